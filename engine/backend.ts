@@ -1,0 +1,140 @@
+/**
+ * The backend interface: the only way layers reach kernels. A backend owns the memory its kernels
+ * address (`alloc`), so the worker-pool backend can hand out views into shared WebAssembly memory
+ * while the single-thread backend hands out ordinary arrays; layer code is the same for both.
+ *
+ * Every method is synchronous: a pool backend blocks the calling thread on `Atomics.wait` until
+ * its workers finish, which keeps the layers, the model and the RxJS pipeline free of promises in
+ * the hot path.
+ *
+ * @module
+ */
+
+import type { Conv2DInfo } from "./conv_info.ts";
+import { conv2dBackwardInput, conv2dBackwardKernel, conv2dForward } from "./kernels/conv2d.ts";
+import { denseBackwardInput, denseBackwardKernel, denseForward } from "./kernels/dense.ts";
+import {
+  avgPoolBackward,
+  avgPoolForward,
+  maxPoolBackward,
+  maxPoolForward,
+} from "./kernels/pooling.ts";
+import {
+  activationBackward,
+  activationForward,
+  type ActivationName,
+} from "./kernels/activations.ts";
+
+/** The kernels a layer may call, and the allocator for the buffers it passes them. */
+export interface Backend {
+  /** A short name for logs and benchmarks, e.g. `cpu` or `wasm-simd x2`. */
+  readonly name: string;
+  /** A zero-filled float buffer that this backend's kernels can read and write. */
+  alloc(size: number): Float32Array;
+  /** A zero-filled int32 buffer (max-pooling argmax) that this backend's kernels can address. */
+  allocInt32(size: number): Int32Array;
+
+  /** y = conv(x, w) + b. See `kernels/conv2d.ts` for layouts. */
+  conv2dForward(
+    y: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    b: Float32Array | null,
+    info: Conv2DInfo,
+  ): void;
+  /** dx = conv^T(dy, w) (overwrites). */
+  conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, info: Conv2DInfo): void;
+  /** dw += corr(x, dy), db += sum(dy). */
+  conv2dBackwardKernel(
+    dw: Float32Array,
+    db: Float32Array | null,
+    dy: Float32Array,
+    x: Float32Array,
+    info: Conv2DInfo,
+  ): void;
+
+  /** y = x w + b. */
+  denseForward(
+    y: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    b: Float32Array | null,
+    batch: number,
+    inDim: number,
+    outDim: number,
+  ): void;
+  /** dx = dy w^T (overwrites). */
+  denseBackwardInput(
+    dx: Float32Array,
+    dy: Float32Array,
+    w: Float32Array,
+    batch: number,
+    inDim: number,
+    outDim: number,
+  ): void;
+  /** dw += x^T dy, db += sum(dy). */
+  denseBackwardKernel(
+    dw: Float32Array,
+    db: Float32Array | null,
+    dy: Float32Array,
+    x: Float32Array,
+    batch: number,
+    inDim: number,
+    outDim: number,
+  ): void;
+
+  maxPoolForward(y: Float32Array, argmax: Int32Array, x: Float32Array, info: Conv2DInfo): void;
+  maxPoolBackward(dx: Float32Array, dy: Float32Array, argmax: Int32Array, info: Conv2DInfo): void;
+  avgPoolForward(y: Float32Array, x: Float32Array, info: Conv2DInfo): void;
+  avgPoolBackward(dx: Float32Array, dy: Float32Array, info: Conv2DInfo): void;
+
+  activationForward(
+    name: ActivationName,
+    y: Float32Array,
+    x: Float32Array,
+    size: number,
+    cols: number,
+  ): void;
+  activationBackward(
+    name: ActivationName,
+    dx: Float32Array,
+    dy: Float32Array,
+    y: Float32Array,
+    size: number,
+    cols: number,
+  ): void;
+
+  /** Releases workers and memory; the backend must not be used afterwards. */
+  dispose(): void;
+}
+
+/**
+ * The single-thread backend: plain TypeScript kernels on ordinary arrays. It is the reference
+ * for tests and the fallback where WebAssembly SIMD or workers are missing.
+ *
+ * @example
+ * ```ts
+ * import { cpuBackend } from "./backend.ts";
+ * const y = cpuBackend.alloc(4);
+ * cpuBackend.activationForward("relu", y, new Float32Array([-1, 2, -3, 4]), 4, 4);
+ * console.assert(y[1] === 2 && y[0] === 0);
+ * ```
+ */
+export const cpuBackend: Backend = {
+  name: "cpu",
+  alloc: (size) => new Float32Array(size),
+  allocInt32: (size) => new Int32Array(size),
+  conv2dForward,
+  conv2dBackwardInput,
+  conv2dBackwardKernel,
+  denseForward,
+  denseBackwardInput,
+  denseBackwardKernel,
+  maxPoolForward,
+  maxPoolBackward,
+  avgPoolForward,
+  avgPoolBackward,
+  activationForward,
+  activationBackward,
+  dispose: () => {},
+};

@@ -1,0 +1,169 @@
+/**
+ * `Conv2D`: a 2-D convolution over NHWC images, with an optional fused activation, as Keras's
+ * `layers.Conv2D(filters, kernel_size, strides=1, padding='valid', activation=None, ...)`.
+ *
+ * Input `[N, H, W, C]`, output `[N, outH, outW, filters]`; kernel `[kh, kw, C, filters]` (HWIO),
+ * bias `[filters]`.
+ *
+ * @example
+ * ```ts
+ * import { Conv2D } from "./conv2d.ts";
+ * const conv = new Conv2D({ filters: 32, kernelSize: 3, activation: "relu", inputShape: [28, 28, 1] });
+ * console.assert(conv.computeOutputShape([28, 28, 1]).join() === "26,26,32");
+ * ```
+ *
+ * @module
+ */
+
+import { type Conv2DInfo, conv2dInfo, type Padding } from "../engine/conv_info.ts";
+import type { ActivationName } from "../engine/kernels/activations.ts";
+import type { Shape, Tensor } from "../engine/tensor.ts";
+import { getInitializer, initializerConfig } from "./initializers.ts";
+import {
+  type BackwardOptions,
+  BufferCache,
+  Layer,
+  type LayerOptions,
+  type ParamSpec,
+  type RunContext,
+} from "./layer.ts";
+import * as v from "./_validate.ts";
+
+/** Conv2D options (Keras names, camelCase). */
+export interface Conv2DOptions extends LayerOptions {
+  filters: number;
+  kernelSize: number | readonly [number, number];
+  /** Default 1. */
+  strides?: number | readonly [number, number];
+  /** Default `valid`. */
+  padding?: Padding;
+  /** Default linear (none). */
+  activation?: ActivationName | null;
+  /** Default true. */
+  useBias?: boolean;
+  /** Default `glorot_uniform`. */
+  kernelInitializer?: string;
+  /** Default `zeros`. */
+  biasInitializer?: string;
+}
+
+interface Saved {
+  x: Tensor;
+  y: Float32Array;
+  info: Conv2DInfo;
+}
+
+/** A 2-D convolution layer. */
+export class Conv2D extends Layer {
+  readonly className = "Conv2D";
+  readonly filters: number;
+  readonly kernelSize: [number, number];
+  readonly strides: [number, number];
+  readonly padding: Padding;
+  readonly activation: ActivationName;
+  readonly useBias: boolean;
+  readonly kernelInitializer: string;
+  readonly biasInitializer: string;
+  #buffers = new BufferCache();
+
+  constructor(options: Conv2DOptions) {
+    super(options, "Conv2D");
+    this.filters = v.positiveInt("Conv2D", "filters", options.filters);
+    this.kernelSize = v.intPair("Conv2D", "kernelSize", options.kernelSize);
+    this.strides = v.intPair("Conv2D", "strides", options.strides ?? 1);
+    this.padding = v.padding("Conv2D", options.padding ?? "valid");
+    this.activation = v.activation("Conv2D", options.activation);
+    this.useBias = v.bool("Conv2D", "useBias", options.useBias, true);
+    this.kernelInitializer = options.kernelInitializer ?? "glorot_uniform";
+    this.biasInitializer = options.biasInitializer ?? "zeros";
+    getInitializer(this.kernelInitializer, "kernelInitializer", "Conv2D");
+    getInitializer(this.biasInitializer, "biasInitializer", "Conv2D");
+  }
+
+  #info(batch: number, inputShape: Shape): Conv2DInfo {
+    return conv2dInfo([batch, ...inputShape], {
+      kernelSize: this.kernelSize,
+      strides: this.strides,
+      padding: this.padding,
+      outChannels: this.filters,
+    });
+  }
+
+  computeOutputShape(inputShape: Shape): Shape {
+    v.expectRank("Conv2D", inputShape, 3, "images (height, width, channels)");
+    const info = this.#info(1, inputShape);
+    if (info.outH <= 0 || info.outW <= 0) {
+      throw new RangeError(
+        `Cannot apply Conv2D "${this.name}" with kernelSize [${this.kernelSize}] to an input of shape [${inputShape}] with padding "${this.padding}": the output would be empty`,
+      );
+    }
+    return [info.outH, info.outW, this.filters];
+  }
+
+  override paramSpecs(inputShape: Shape): ParamSpec[] {
+    const inC = inputShape[2]!;
+    const specs: ParamSpec[] = [{
+      name: "kernel",
+      shape: [this.kernelSize[0], this.kernelSize[1], inC, this.filters],
+      initializer: getInitializer(this.kernelInitializer, "kernelInitializer", "Conv2D"),
+    }];
+    if (this.useBias) {
+      specs.push({
+        name: "bias",
+        shape: [this.filters],
+        initializer: getInitializer(this.biasInitializer, "biasInitializer", "Conv2D"),
+      });
+    }
+    return specs;
+  }
+
+  forward(x: Tensor, ctx: RunContext): Tensor {
+    const [kernel, bias] = this.params;
+    const info = this.#info(x.shape[0]!, x.shape.slice(1));
+    const size = info.batch * info.outH * info.outW * info.outC;
+    const y = this.#buffers.get(ctx.backend, "y", size);
+    // y is (N, outH, outW, filters)
+    ctx.backend.conv2dForward(y, x.data, kernel!.value, bias?.value ?? null, info);
+    ctx.backend.activationForward(this.activation, y, y, size, info.outC);
+    ctx.tape?.save(this, { x, y, info } satisfies Saved);
+    return { shape: [info.batch, info.outH, info.outW, info.outC], data: y };
+  }
+
+  backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
+    const { x, y, info } = ctx.tape!.get<Saved>(this);
+    const [kernel, bias] = this.params;
+    const size = y.length;
+    // dz = dy * act'(z), z the pre-activation output
+    let dz = dy.data;
+    if (!options.fromLogits && this.activation !== "linear") {
+      dz = this.#buffers.get(ctx.backend, "dz", size);
+      ctx.backend.activationBackward(this.activation, dz, dy.data, y, size, info.outC);
+    }
+    ctx.backend.conv2dBackwardKernel(kernel!.grad, bias?.grad ?? null, dz, x.data, info);
+    if (options.skipInputGradient) return null;
+    const dx = this.#buffers.get(ctx.backend, "dx", x.data.length);
+    ctx.backend.conv2dBackwardInput(dx, dz, kernel!.value, info);
+    return { shape: x.shape, data: dx };
+  }
+
+  override getConfig(): Record<string, unknown> {
+    return {
+      ...super.getConfig(),
+      filters: this.filters,
+      kernelSize: this.kernelSize,
+      strides: this.strides,
+      padding: this.padding,
+      dataFormat: "channels_last",
+      dilationRate: [1, 1],
+      activation: this.activation,
+      useBias: this.useBias,
+      kernelInitializer: initializerConfig(this.kernelInitializer),
+      biasInitializer: initializerConfig(this.biasInitializer),
+      kernelRegularizer: null,
+      biasRegularizer: null,
+      activityRegularizer: null,
+      kernelConstraint: null,
+      biasConstraint: null,
+    };
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * Optimizers, simplest first, each a loop over the model's flat parameter and gradient buffers
+ * (all parameters live in one allocation, so one loop updates every layer). Update rules and
+ * defaults are Keras 3's (and TF 2.11+'s), e.g. RMSprop divides by sqrt(v) + epsilon.
+ *
+ * @module
+ */
+
+/** A contiguous range of trainable parameters in the flat buffers. */
+export interface ParamRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** An optimizer updates `values` from `grads` over the trainable ranges. */
+export interface Optimizer {
+  /** Keras's name, e.g. `rmsprop`. */
+  readonly name: string;
+  learningRate: number;
+  /** Applies one update. */
+  step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void;
+  /** Slot variables and iteration count, for checkpoints. */
+  getState(): { iterations: number; slots: Record<string, Float32Array> };
+  /** Restores what {@linkcode Optimizer.getState} returned. */
+  setState(state: { iterations: number; slots: Record<string, Float32Array> }): void;
+  /** The Keras/TF.js config. */
+  getConfig(): Record<string, unknown>;
+}
+
+function checkRate(name: string, option: string, value: number, lo: number, hi: number): number {
+  if (typeof value !== "number" || !(value >= lo && value <= hi)) {
+    throw new RangeError(
+      `Cannot create ${name} as ${option} must be a number in [${lo}, ${hi}]: current value is ${value}`,
+    );
+  }
+  return value;
+}
+
+function slot(slots: Record<string, Float32Array>, key: string, size: number): Float32Array {
+  let s = slots[key];
+  if (s === undefined || s.length !== size) {
+    s = new Float32Array(size);
+    slots[key] = s;
+  }
+  return s;
+}
+
+abstract class BaseOptimizer implements Optimizer {
+  abstract readonly name: string;
+  learningRate: number;
+  iterations = 0;
+  protected slots: Record<string, Float32Array> = {};
+
+  constructor(learningRate: number, className: string) {
+    this.learningRate = checkRate(className, "learningRate", learningRate, 0, Infinity);
+  }
+
+  abstract step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void;
+
+  getState() {
+    const slots: Record<string, Float32Array> = {};
+    for (const [k, v] of Object.entries(this.slots)) slots[k] = v.slice();
+    return { iterations: this.iterations, slots };
+  }
+
+  setState(state: { iterations: number; slots: Record<string, Float32Array> }): void {
+    this.iterations = state.iterations;
+    this.slots = {};
+    for (const [k, v] of Object.entries(state.slots)) this.slots[k] = v.slice();
+  }
+
+  getConfig(): Record<string, unknown> {
+    return { learningRate: this.learningRate };
+  }
+}
+
+/** SGD options. */
+export interface SGDOptions {
+  /** Default 0.01. */
+  learningRate?: number;
+  /** Default 0. */
+  momentum?: number;
+  /** Default false. */
+  nesterov?: boolean;
+}
+
+/** Stochastic gradient descent with optional (Nesterov) momentum: m = mu m - lr g; w += m. */
+export class SGD extends BaseOptimizer {
+  readonly name = "sgd";
+  readonly momentum: number;
+  readonly nesterov: boolean;
+
+  constructor(options: SGDOptions = {}) {
+    super(options.learningRate ?? 0.01, "SGD");
+    this.momentum = checkRate("SGD", "momentum", options.momentum ?? 0, 0, 1);
+    this.nesterov = options.nesterov ?? false;
+  }
+
+  step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void {
+    const lr = this.learningRate, mu = this.momentum;
+    this.iterations++;
+    if (mu === 0) {
+      for (const { start, end } of ranges) {
+        for (let i = start; i < end; i++) values[i]! -= lr * grads[i]!;
+      }
+      return;
+    }
+    const m = slot(this.slots, "momentum", values.length);
+    for (const { start, end } of ranges) {
+      for (let i = start; i < end; i++) {
+        const g = grads[i]!;
+        const mi = mu * m[i]! - lr * g;
+        m[i] = mi;
+        values[i]! += this.nesterov ? mu * mi - lr * g : mi;
+      }
+    }
+  }
+
+  override getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), momentum: this.momentum, nesterov: this.nesterov };
+  }
+}
+
+/** RMSprop options. */
+export interface RMSpropOptions {
+  /** Default 0.001. */
+  learningRate?: number;
+  /** Default 0.9. */
+  rho?: number;
+  /** Default 0. */
+  momentum?: number;
+  /** Default 1e-7. */
+  epsilon?: number;
+}
+
+/** RMSprop: v = rho v + (1 - rho) g^2; w -= lr g / (sqrt(v) + eps) (with momentum if set). */
+export class RMSprop extends BaseOptimizer {
+  readonly name = "rmsprop";
+  readonly rho: number;
+  readonly momentum: number;
+  readonly epsilon: number;
+
+  constructor(options: RMSpropOptions = {}) {
+    super(options.learningRate ?? 0.001, "RMSprop");
+    this.rho = checkRate("RMSprop", "rho", options.rho ?? 0.9, 0, 1);
+    this.momentum = checkRate("RMSprop", "momentum", options.momentum ?? 0, 0, 1);
+    this.epsilon = checkRate("RMSprop", "epsilon", options.epsilon ?? 1e-7, 0, Infinity);
+  }
+
+  step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void {
+    const lr = this.learningRate, rho = this.rho, eps = this.epsilon, mu = this.momentum;
+    this.iterations++;
+    const v = slot(this.slots, "velocity", values.length);
+    const m = mu > 0 ? slot(this.slots, "momentum", values.length) : null;
+    for (const { start, end } of ranges) {
+      for (let i = start; i < end; i++) {
+        const g = grads[i]!;
+        const vi = rho * v[i]! + (1 - rho) * g * g;
+        v[i] = vi;
+        const update = lr * g / (Math.sqrt(vi) + eps);
+        if (m === null) values[i]! -= update;
+        else {
+          const mi = mu * m[i]! + update;
+          m[i] = mi;
+          values[i]! -= mi;
+        }
+      }
+    }
+  }
+
+  override getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), rho: this.rho, momentum: this.momentum, epsilon: this.epsilon };
+  }
+}
+
+/** Adam options. */
+export interface AdamOptions {
+  /** Default 0.001. */
+  learningRate?: number;
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999. */
+  beta2?: number;
+  /** Default 1e-7. */
+  epsilon?: number;
+}
+
+/**
+ * Adam: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
+ * w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps).
+ */
+export class Adam extends BaseOptimizer {
+  readonly name = "adam";
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+
+  constructor(options: AdamOptions = {}) {
+    super(options.learningRate ?? 0.001, "Adam");
+    this.beta1 = checkRate("Adam", "beta1", options.beta1 ?? 0.9, 0, 1);
+    this.beta2 = checkRate("Adam", "beta2", options.beta2 ?? 0.999, 0, 1);
+    this.epsilon = checkRate("Adam", "epsilon", options.epsilon ?? 1e-7, 0, Infinity);
+  }
+
+  step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void {
+    const b1 = this.beta1, b2 = this.beta2, eps = this.epsilon;
+    this.iterations++;
+    const t = this.iterations;
+    const alpha = this.learningRate * Math.sqrt(1 - b2 ** t) / (1 - b1 ** t);
+    const m = slot(this.slots, "m", values.length);
+    const v = slot(this.slots, "v", values.length);
+    for (const { start, end } of ranges) {
+      for (let i = start; i < end; i++) {
+        const g = grads[i]!;
+        const mi = m[i]! + (g - m[i]!) * (1 - b1);
+        const vi = v[i]! + (g * g - v[i]!) * (1 - b2);
+        m[i] = mi;
+        v[i] = vi;
+        values[i]! -= alpha * mi / (Math.sqrt(vi) + eps);
+      }
+    }
+  }
+
+  override getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
+  }
+}
+
+/** Looks an optimizer up by name (`sgd`, `rmsprop`, `adam`) or passes an Optimizer through. */
+export function getOptimizer(optimizer: string | Optimizer, learningRate?: number): Optimizer {
+  if (typeof optimizer !== "string") return optimizer;
+  const lr = learningRate === undefined ? {} : { learningRate };
+  switch (optimizer.toLowerCase()) {
+    case "sgd":
+      return new SGD(lr);
+    case "rmsprop":
+      return new RMSprop(lr);
+    case "adam":
+      return new Adam(lr);
+  }
+  throw new RangeError(
+    `Cannot compile the model as optimizer must be one of sgd, rmsprop, adam: current value is "${optimizer}"`,
+  );
+}

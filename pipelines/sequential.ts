@@ -1,0 +1,437 @@
+/**
+ * `Sequential`: Keras's linear stack of layers, with `add`, `summary`, `compile`, `fit`,
+ * `evaluate` and `predict`. Training runs on the operator pipeline of `train.ts`: `fit` builds a
+ * stream of batches per epoch and pipes it through `train(model)`; callbacks (the progress bar,
+ * the JSONL log, checkpoints) are sinks of that stream.
+ *
+ * @example
+ * ```ts
+ * import { Sequential } from "./sequential.ts";
+ * import { Dense } from "../layers/dense.ts";
+ * const model = new Sequential({ name: "demo" });
+ * model.add(new Dense({ units: 512, activation: "relu", inputShape: [784] }));
+ * model.add(new Dense({ units: 10, activation: "softmax" }));
+ * console.assert(model.countParams() === 407050);
+ * ```
+ *
+ * @module
+ */
+
+import { defer, from, lastValueFrom, type ObservableInput, tap } from "rxjs";
+import { type Backend, cpuBackend } from "../engine/backend.ts";
+import { Random } from "../engine/random.ts";
+import { type Shape, sizeOf, type Tensor } from "../engine/tensor.ts";
+import { Layer, uniqueName } from "../layers/layer.ts";
+import { getLoss, type Loss } from "../layers/losses.ts";
+import { getOptimizer, type Optimizer, type ParamRange } from "../layers/optimizers.ts";
+import { buildLayers, type ParamStore } from "../layers/params.ts";
+import type { Batch, StepMetrics } from "../layers/step.ts";
+import { summaryLines } from "../layers/summary.ts";
+import { fromTensors } from "./from_tensors.ts";
+import { evaluate as evaluateOp, forward, train } from "./train.ts";
+import type { Callback, EpochLogs } from "./callbacks.ts";
+import { ProgressBar } from "./progress_bar.ts";
+
+/** Options of the Sequential constructor. */
+export interface SequentialOptions {
+  /** Default: `sequential`, `sequential_1`, ... */
+  name?: string;
+  layers?: Layer[];
+  /** The backend kernels run on (default: the single-thread TypeScript backend). */
+  backend?: Backend;
+  /** Seed of the model's generator (initializers, shuffling, dropout). Default 0... */
+  seed?: number;
+}
+
+/** Options of {@linkcode Sequential.compile}. */
+export interface CompileOptions {
+  optimizer: string | Optimizer;
+  loss: string | Loss;
+  /** Only `accuracy` (`acc`) is supported. */
+  metrics?: string[];
+}
+
+/** Options of {@linkcode Sequential.fit}. */
+export interface FitOptions {
+  /** Default 1. */
+  epochs?: number;
+  /** Default 32 (tensors only). */
+  batchSize?: number;
+  /** Reshuffle each epoch (default true; tensors only). */
+  shuffle?: boolean;
+  /** Evaluated at the end of each epoch. */
+  validationData?: [Tensor, Tensor] | ObservableInput<Batch>;
+  /** Fraction of the tensors (the last rows, as Keras) held out for validation. */
+  validationSplit?: number;
+  /** 0 silent, 1 progress bar, 2 one line per epoch (default 1). */
+  verbose?: 0 | 1 | 2;
+  callbacks?: Callback[];
+  /** Number of the first epoch (for resuming; default 0). */
+  initialEpoch?: number;
+  /** Steps per epoch, for the progress bar when the source is a stream. */
+  stepsPerEpoch?: number;
+}
+
+/** What `fit` returns: Keras's `History`. */
+export interface History {
+  readonly epoch: number[];
+  readonly history: Record<string, number[]>;
+}
+
+/** Loss and accuracy of an evaluation. */
+export interface Evaluation {
+  readonly loss: number;
+  readonly accuracy: number;
+}
+
+/** A linear stack of layers. */
+export class Sequential {
+  readonly name: string;
+  readonly layers: Layer[] = [];
+  readonly random: Random;
+  #backend: Backend;
+  #store: ParamStore | null = null;
+  #ranges: ParamRange[] = [];
+  #compiled: { loss: Loss; optimizer: Optimizer; fused: boolean } | null = null;
+  #dyBuffer: Float32Array | null = null;
+  /** Set by a callback (e.g. on SIGINT) to end `fit` after the current step. */
+  stopTraining = false;
+
+  constructor(options: SequentialOptions = {}) {
+    this.name = options.name ?? uniqueName("sequential");
+    this.#backend = options.backend ?? cpuBackend;
+    this.random = new Random(options.seed ?? 0);
+    for (const layer of options.layers ?? []) this.add(layer);
+  }
+
+  /** The backend the layers run on. */
+  get backend(): Backend {
+    return this.#backend;
+  }
+
+  /** Moves the model (its parameters) to another backend. */
+  setBackend(backend: Backend): void {
+    if (backend === this.#backend) return;
+    const old = this.#store;
+    this.#backend = backend;
+    if (old !== null) {
+      const values = old.values.slice();
+      this.#store = null;
+      this.build();
+      this.#store!.values.set(values);
+    }
+    this.#dyBuffer = null;
+  }
+
+  /** Appends a layer; the first layer must declare `inputShape`. */
+  add(layer: Layer): void {
+    if (!(layer instanceof Layer)) {
+      throw new TypeError(
+        `Cannot add to Sequential "${this.name}": expected a Layer, received ${String(layer)}`,
+      );
+    }
+    if (this.layers.length === 0 && layer.declaredInputShape === null) {
+      // Keras allows deferred builds; here the first layer states its input, which keeps
+      // shape errors at the line that caused them.
+      throw new TypeError(
+        `Cannot add ${layer.className} "${layer.name}" as the first layer of "${this.name}": it needs inputShape`,
+      );
+    }
+    if (this.layers.length > 0 && layer.declaredInputShape !== null) {
+      const expected = this.outputShape;
+      if (expected.join() !== layer.declaredInputShape.join()) {
+        throw new TypeError(
+          `Cannot add ${layer.className} "${layer.name}": its inputShape [${layer.declaredInputShape}] differs from the previous output [${expected}]`,
+        );
+      }
+    }
+    // shape inference now, so a bad layer is refused where it is added
+    const inShape = this.layers.length === 0 ? layer.declaredInputShape! : this.outputShape;
+    layer.computeOutputShape(inShape);
+    this.layers.push(layer);
+    this.#store = null;
+  }
+
+  /** Per-example input shape (from the first layer). */
+  get inputShape(): Shape {
+    const first = this.layers[0];
+    if (first === undefined) throw new Error(`Sequential "${this.name}" has no layers`);
+    return first.declaredInputShape!;
+  }
+
+  /** Per-example output shape of the whole stack. */
+  get outputShape(): Shape {
+    let shape = this.inputShape;
+    for (const l of this.layers) shape = l.computeOutputShape(shape);
+    return shape;
+  }
+
+  /** Allocates and initialises all parameters (once; `fit`/`predict` call it as needed). */
+  build(): void {
+    if (this.#store !== null) return;
+    this.#store = buildLayers(this.layers, this.inputShape, this.#backend, this.random);
+    this.#ranges = this.#store.layers.filter((l) => l.layer.trainable && l.end > l.start)
+      .map((l) => ({ start: l.start, end: l.end }));
+  }
+
+  /** The flat parameter store (builds the model if needed). */
+  get store(): ParamStore {
+    this.build();
+    return this.#store!;
+  }
+
+  /** Total number of parameters. */
+  countParams(): number {
+    let shape = this.inputShape;
+    let n = 0;
+    for (const l of this.layers) {
+      for (const s of l.paramSpecs(shape)) n += sizeOf(s.shape);
+      shape = l.computeOutputShape(shape);
+    }
+    return n;
+  }
+
+  /** The summary table's lines (see {@linkcode Sequential.summary}). */
+  summaryLines(): string[] {
+    let shape = this.inputShape;
+    const rows = this.layers.map((l) => {
+      let params = 0;
+      for (const s of l.paramSpecs(shape)) params += sizeOf(s.shape);
+      shape = l.computeOutputShape(shape);
+      return {
+        name: l.name,
+        className: l.className,
+        outputShape: shape,
+        params,
+        trainable: l.trainable,
+      };
+    });
+    return summaryLines(this.name, rows);
+  }
+
+  /** Prints the Keras summary table. */
+  summary(printFn: (line: string) => void = console.log): void {
+    for (const line of this.summaryLines()) printFn(line);
+  }
+
+  /** Sets the optimizer, loss and metrics. */
+  compile(options: CompileOptions): void {
+    for (const m of options.metrics ?? []) {
+      if (m !== "accuracy" && m !== "acc") {
+        throw new RangeError(
+          `Cannot compile the model as metrics may only hold "accuracy": current value is "${m}"`,
+        );
+      }
+    }
+    const loss = getLoss(options.loss);
+    const optimizer = getOptimizer(options.optimizer);
+    const last = this.layers.at(-1) as Layer & { activation?: string };
+    const fused = loss.fusesWithSoftmax && last?.activation === "softmax";
+    this.#compiled = { loss, optimizer, fused };
+  }
+
+  /** The compiled loss and optimizer; throws if `compile` has not run. */
+  compiled(): { loss: Loss; optimizer: Optimizer; fused: boolean } {
+    if (this.#compiled === null) {
+      throw new Error(
+        `Sequential "${this.name}" must be compiled before training or evaluation: call model.compile()`,
+      );
+    }
+    return this.#compiled;
+  }
+
+  /** The optimizer set by `compile`. */
+  get optimizer(): Optimizer {
+    return this.compiled().optimizer;
+  }
+
+  /** A reused buffer for dL/d(output). */
+  outputGradientBuffer(size: number): Float32Array {
+    if (this.#dyBuffer === null || this.#dyBuffer.length < size) {
+      this.#dyBuffer = this.#backend.alloc(size);
+    }
+    return this.#dyBuffer.subarray(0, size);
+  }
+
+  /** Zeroes every parameter gradient. */
+  zeroGradients(): void {
+    this.store.grads.fill(0);
+  }
+
+  /** Applies one optimizer update from the accumulated gradients. */
+  applyGradients(): void {
+    const { values, grads } = this.store;
+    this.compiled().optimizer.step(values, grads, this.#ranges);
+  }
+
+  /**
+   * Trains the model. `x` is either an input tensor (then `y` holds the targets) or a source of
+   * batches (an Observable, array or async iterable), which is subscribed anew each epoch.
+   */
+  async fit(
+    x: Tensor | ObservableInput<Batch>,
+    y?: Tensor | FitOptions,
+    maybeOptions: FitOptions = {},
+  ): Promise<History> {
+    this.compiled();
+    this.build();
+    const isTensor = (t: unknown): t is Tensor =>
+      typeof t === "object" && t !== null && "shape" in t && "data" in t;
+    const options: FitOptions = isTensor(x) ? maybeOptions : (y as FitOptions | undefined) ?? {};
+    const epochs = options.epochs ?? 1;
+    const verbose = options.verbose ?? 1;
+    const callbacks: Callback[] = [...(options.callbacks ?? [])];
+    let source: () => ObservableInput<Batch>;
+    let steps: number | undefined = options.stepsPerEpoch;
+    let validation: (() => ObservableInput<Batch>) | null = null;
+
+    if (isTensor(x)) {
+      if (!isTensor(y)) throw new TypeError("fit(x, y): y must be a tensor of targets");
+      const rows = x.shape[0]!;
+      const batchSize = options.batchSize ?? 32;
+      const split = options.validationSplit ?? 0;
+      if (!(split >= 0 && split < 1)) {
+        throw new RangeError(`validationSplit must be in [0, 1): current value is ${split}`);
+      }
+      const trainRows = split > 0 ? Math.floor(rows * (1 - split)) : rows;
+      source = () =>
+        fromTensors(x, y, {
+          batchSize,
+          shuffle: options.shuffle ?? true,
+          random: this.random,
+          end: trainRows,
+        });
+      steps = Math.ceil(trainRows / batchSize);
+      if (split > 0) {
+        validation = () => fromTensors(x, y, { batchSize, start: trainRows });
+      }
+    } else {
+      source = () => x;
+    }
+    if (options.validationData !== undefined) {
+      const vd = options.validationData;
+      validation = Array.isArray(vd) && vd.length === 2 && isTensor(vd[0]) && isTensor(vd[1])
+        ? () =>
+          fromTensors(vd[0] as Tensor, vd[1] as Tensor, { batchSize: options.batchSize ?? 32 })
+        : () => vd as ObservableInput<Batch>;
+    }
+    if (verbose !== 0) callbacks.unshift(new ProgressBar({ verbose, steps, epochs }));
+
+    const history: History = { epoch: [], history: {} };
+    this.stopTraining = false;
+    for (const cb of callbacks) cb.onTrainBegin?.({ epochs, steps });
+    const first = options.initialEpoch ?? 0;
+    for (let epoch = first; epoch < epochs && !this.stopTraining; epoch++) {
+      for (const cb of callbacks) cb.onEpochBegin?.(epoch);
+      const t0 = performance.now();
+      let seen = 0, lossSum = 0, correct = 0;
+      await lastValueFrom(
+        defer(() => from(source())).pipe(
+          train(this),
+          tap((m: StepMetrics) => {
+            seen += m.size;
+            lossSum += m.loss * m.size;
+            correct += m.correct;
+            const logs = { loss: lossSum / seen, accuracy: correct / seen };
+            for (const cb of callbacks) cb.onBatchEnd?.(m, logs);
+            if (this.stopTraining) throw new StopTraining();
+          }),
+        ),
+        { defaultValue: null },
+      ).catch((e) => {
+        if (!(e instanceof StopTraining)) throw e;
+      });
+      const logs: EpochLogs = {
+        loss: lossSum / Math.max(seen, 1),
+        accuracy: correct / Math.max(seen, 1),
+      };
+      if (validation !== null && !this.stopTraining) {
+        const v = await this.evaluateBatches(validation());
+        logs.val_loss = v.loss;
+        logs.val_accuracy = v.accuracy;
+      }
+      logs.seconds = (performance.now() - t0) / 1000;
+      history.epoch.push(epoch);
+      for (const [k, v] of Object.entries(logs)) {
+        if (k === "seconds") continue;
+        (history.history[k] ??= []).push(v as number);
+      }
+      for (const cb of callbacks) cb.onEpochEnd?.(epoch, logs);
+    }
+    for (const cb of callbacks) cb.onTrainEnd?.(history);
+    return history;
+  }
+
+  /** Loss and accuracy over a source of batches (no parameter update). */
+  async evaluateBatches(source: ObservableInput<Batch>): Promise<Evaluation> {
+    this.compiled();
+    this.build();
+    let seen = 0, lossSum = 0, correct = 0;
+    await lastValueFrom(
+      from(source).pipe(
+        evaluateOp(this),
+        tap((m) => {
+          seen += m.size;
+          lossSum += m.loss * m.size;
+          correct += m.correct;
+        }),
+      ),
+      { defaultValue: null },
+    );
+    return { loss: lossSum / Math.max(seen, 1), accuracy: correct / Math.max(seen, 1) };
+  }
+
+  /** Keras's `evaluate(x, y)`: loss and accuracy over the tensors (batch size default 32). */
+  evaluate(x: Tensor, y: Tensor, options: { batchSize?: number } = {}): Promise<Evaluation> {
+    return this.evaluateBatches(fromTensors(x, y, { batchSize: options.batchSize ?? 32 }));
+  }
+
+  /** Keras's `predict(x)`: the outputs for every row of `x`, in a new tensor. */
+  predict(x: Tensor, options: { batchSize?: number } = {}): Tensor {
+    this.build();
+    const rows = x.shape[0]!;
+    const outShape = this.outputShape;
+    const outRow = sizeOf(outShape);
+    const out = new Float32Array(rows * outRow);
+    const dummy = { shape: [rows, 0], data: new Float32Array(0) };
+    let offset = 0;
+    fromTensors(x, dummy, { batchSize: options.batchSize ?? 32 })
+      .pipe(forward(this, { training: false }))
+      .subscribe((step) => {
+        out.set(step.x.data, offset);
+        offset += step.x.data.length;
+      });
+    return { shape: [rows, ...outShape], data: out };
+  }
+
+  /** Copies of every parameter, in layer order (Keras's `get_weights`). */
+  getWeights(): Tensor[] {
+    return this.store.layers.flatMap((l) =>
+      l.params.map((p) => ({ shape: p.shape, data: p.value.slice() }))
+    );
+  }
+
+  /** Sets every parameter from tensors in `getWeights` order; shapes must match. */
+  setWeights(weights: readonly Tensor[]): void {
+    const params = this.store.layers.flatMap((l) =>
+      l.params.map((p) => ({ layer: l.layer.name, p }))
+    );
+    if (weights.length !== params.length) {
+      throw new RangeError(
+        `Cannot set the weights of "${this.name}": expected ${params.length} tensors, received ${weights.length}`,
+      );
+    }
+    params.forEach(({ layer, p }, i) => {
+      const w = weights[i]!;
+      if (w.shape.join() !== p.shape.join()) {
+        throw new TypeError(
+          `Cannot set ${layer}/${p.name}: expected shape [${p.shape}], received [${w.shape}]`,
+        );
+      }
+      p.value.set(w.data);
+    });
+  }
+}
+
+/** Thrown inside the step stream to end an epoch early when `stopTraining` is set. */
+class StopTraining extends Error {}

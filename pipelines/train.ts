@@ -1,0 +1,122 @@
+/**
+ * A training step as a pipeline of RxJS operators: forward (one operator per layer, recording on
+ * the step's tape), loss, backward (the layers in reverse), optimizer. `model.fit()` is built on
+ * `train(model)`; scripts can compose the same operators with their own sources and sinks.
+ *
+ * ```
+ * batches.pipe(train(model))   // Observable<StepMetrics>
+ * ```
+ *
+ * @module
+ */
+
+import { map, type OperatorFunction, pipe } from "rxjs";
+import { Tape } from "../layers/layer.ts";
+import { layerOperator } from "../layers/operator.ts";
+import type { Batch, Step, StepMetrics } from "../layers/step.ts";
+import type { Sequential } from "./sequential.ts";
+
+/** Batches in, steps out: the model's forward pass, one operator per layer. */
+export function forward(
+  model: Sequential,
+  options: { training: boolean },
+): OperatorFunction<Batch, Step> {
+  const ctx = { backend: model.backend, training: options.training, random: model.random };
+  const start = map((batch: Batch): Step => ({
+    batch,
+    x: batch.x,
+    tape: options.training ? new Tape() : null,
+  }));
+  return model.layers.reduce<OperatorFunction<Batch, Step>>(
+    (ops, layer) => pipe(ops, layerOperator(layer, ctx)),
+    start,
+  );
+}
+
+/** Computes the loss, the number of correct predictions and, when training, dL/d(output). */
+export function loss(model: Sequential): OperatorFunction<Step, Step> {
+  return map((step) => {
+    const { loss: fn, fused } = model.compiled();
+    const training = step.tape !== null;
+    const dy = training ? model.outputGradientBuffer(step.x.data.length) : null;
+    const value = fn.compute(dy, step.x, step.batch.y, fused);
+    const correct = fn.countCorrect(step.x, step.batch.y);
+    return {
+      ...step,
+      loss: value,
+      correct,
+      ...(dy === null ? {} : { dy: { shape: step.x.shape, data: dy }, fromLogits: fused }),
+    };
+  });
+}
+
+/** Walks the layers in reverse, accumulating every parameter gradient (zeroed first). */
+export function backward(model: Sequential): OperatorFunction<Step, Step> {
+  return map((step) => {
+    const ctx = { backend: model.backend, training: true, random: model.random, tape: step.tape };
+    model.zeroGradients();
+    let dy = step.dy!;
+    const layers = model.layers;
+    for (let i = layers.length - 1; i >= 0; i--) {
+      const dx = layers[i]!.backward(dy, ctx, {
+        fromLogits: i === layers.length - 1 && step.fromLogits === true,
+        skipInputGradient: i === 0,
+      });
+      if (dx !== null) dy = dx;
+    }
+    return step;
+  });
+}
+
+/** Applies the compiled optimizer to the accumulated gradients. */
+export function optimize(model: Sequential): OperatorFunction<Step, Step> {
+  return map((step) => {
+    model.applyGradients();
+    return step;
+  });
+}
+
+/**
+ * One training step per batch: forward, loss, backward, optimizer; emits the step's metrics.
+ * Steps are numbered from 1 per subscription (per epoch).
+ */
+export function train(model: Sequential): OperatorFunction<Batch, StepMetrics> {
+  let started = 0;
+  return pipe(
+    map((batch: Batch) => {
+      started = performance.now();
+      return batch;
+    }),
+    forward(model, { training: true }),
+    loss(model),
+    backward(model),
+    optimize(model),
+    map((step, i): StepMetrics => ({
+      step: i + 1,
+      size: step.batch.x.shape[0]!,
+      loss: step.loss!,
+      correct: step.correct!,
+      ms: performance.now() - started,
+    })),
+  );
+}
+
+/** Forward and loss only (no tape, no update): emits each batch's metrics. */
+export function evaluate(model: Sequential): OperatorFunction<Batch, StepMetrics> {
+  let started = 0;
+  return pipe(
+    map((batch: Batch) => {
+      started = performance.now();
+      return batch;
+    }),
+    forward(model, { training: false }),
+    loss(model),
+    map((step, i): StepMetrics => ({
+      step: i + 1,
+      size: step.batch.x.shape[0]!,
+      loss: step.loss!,
+      correct: step.correct!,
+      ms: performance.now() - started,
+    })),
+  );
+}
