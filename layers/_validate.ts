@@ -6,6 +6,7 @@ import type { Padding } from "../engine/conv_info.ts";
 import { ACTIVATION_NAMES, type ActivationName } from "../engine/kernels/activations.ts";
 
 function show(value: unknown): string {
+  if (typeof value === "number") return String(value); // JSON.stringify(NaN) is "null"
   return typeof value === "string" ? `"${value}"` : JSON.stringify(value) ?? String(value);
 }
 

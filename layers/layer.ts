@@ -55,8 +55,10 @@ export interface RunContext {
 }
 
 /**
- * What the forward pass saved for the backward pass, per layer. One tape belongs to one batch
- * in flight, so the saved tensors travel with the batch rather than living in the layers.
+ * What the forward pass saved for the backward pass, per layer. One tape belongs to one batch,
+ * so what the backward needs travels with the batch rather than living in the layers. The saved
+ * tensors are views of the layers' reused buffers, so a batch's backward must run before the next
+ * batch's forward, which the synchronous training step guarantees.
  */
 export class Tape {
   #saved = new Map<Layer, unknown>();

@@ -1,7 +1,7 @@
 /**
  * Optimizers, simplest first, each a loop over the model's flat parameter and gradient buffers
  * (all parameters live in one allocation, so one loop updates every layer). Update rules and
- * defaults are Keras 3's (and TF 2.11+'s), e.g. RMSprop divides by sqrt(v) + epsilon.
+ * defaults are Keras 3's: RMSprop divides by sqrt(v + epsilon), Adam by sqrt(v) + epsilon.
  *
  * @module
  */
@@ -133,7 +133,7 @@ export interface RMSpropOptions {
   epsilon?: number;
 }
 
-/** RMSprop: v = rho v + (1 - rho) g^2; w -= lr g / (sqrt(v) + eps) (with momentum if set). */
+/** RMSprop: v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps) (with momentum if set), as Keras 3. */
 export class RMSprop extends BaseOptimizer {
   readonly name = "rmsprop";
   readonly rho: number;
@@ -157,7 +157,7 @@ export class RMSprop extends BaseOptimizer {
         const g = grads[i]!;
         const vi = rho * v[i]! + (1 - rho) * g * g;
         v[i] = vi;
-        const update = lr * g / (Math.sqrt(vi) + eps);
+        const update = lr * g / Math.sqrt(vi + eps);
         if (m === null) values[i]! -= update;
         else {
           const mi = mu * m[i]! + update;

@@ -34,13 +34,17 @@ export function categoricalCrossentropy(
       loss -= t[o + j]! * Math.log(clipped);
     }
     if (dp !== null) {
-      // d/dp_j of -sum_k t_k log(p_k / S) = -t_j / p_j + (sum_k t_k) / S, zero where clipped
-      let tSum = 0;
-      for (let j = 0; j < cols; j++) tSum += t[o + j]!;
+      // d/dp_j of -sum_k t_k log(clip(p_k / S)) = (-t_j / p_j [j unclipped] + tIn / S), where tIn
+      // sums the targets of the unclipped classes only (a clipped term is constant)
+      let tIn = 0;
+      for (let j = 0; j < cols; j++) {
+        const q = p[o + j]! / sum;
+        if (q > EPSILON && q < 1 - EPSILON) tIn += t[o + j]!;
+      }
       for (let j = 0; j < cols; j++) {
         const q = p[o + j]! / sum;
         const inside = q > EPSILON && q < 1 - EPSILON;
-        dp[o + j] = inside ? (-t[o + j]! / p[o + j]! + tSum / sum) / rows : 0;
+        dp[o + j] = ((inside ? -t[o + j]! / p[o + j]! : 0) + tIn / sum) / rows;
       }
     }
   }

@@ -46,9 +46,8 @@ function vec(bytes: readonly number[]): number[] {
   return [...uleb(bytes.length), ...bytes];
 }
 
-/** Natural alignment exponents for memory immediates. */
+/** Natural alignment exponent of f32 memory immediates. */
 const ALIGN_F32 = 2;
-const ALIGN_V128 = 4;
 
 /**
  * Builds one function body. Methods append opcodes and return `this`, so generated code reads as
@@ -191,6 +190,16 @@ export class FuncBuilder {
   }
   f32x4ExtractLane(lane: number): this {
     return this.simd(0x1f).raw(lane);
+  }
+  v128And(): this {
+    return this.simd(0x4e);
+  }
+  f32x4Gt(): this {
+    return this.simd(0x44);
+  }
+  /** Pseudo-maximum `a < b ? b : a`: with a = 0 it is relu, NaN included (gives 0). */
+  f32x4Pmax(): this {
+    return this.simd(0xeb);
   }
   f32x4Add(): this {
     return this.simd(0xe4);

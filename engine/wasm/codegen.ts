@@ -86,37 +86,33 @@ function dispatch(
 }
 
 /**
- * One forward tile: `r` output pixels x `c` channel vectors over the whole K.
- * Params: yp, xp, wp, bp, nlast, kH, rowBytes, L (= kW*inC), pixBytes, yPixBytes.
+ * One forward tile: `r` output pixels x `c` channel vectors over the whole K. The pixels are
+ * consecutive in the output but may span output rows (and images), so each comes with its own
+ * input address; that keeps the tile full on narrow outputs (8 or 10 pixels wide).
+ * Params: yp, a_0 .. a_{r-1}, wp, bp, nlast, kH, rowBytes, L (= kW*inC), yPixBytes.
  */
 function fwdTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBuilder {
-  const f = new FuncBuilder([I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [yp, xp, wp, bp, nlast, kH, rowBytes, L, pixBytes, yPixBytes] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
+  const params: (typeof I32)[] = new Array<typeof I32>(r + 8).fill(I32);
+  const f = new FuncBuilder(params);
+  const yp = 0;
+  const a: number[] = [];
+  for (let i = 0; i < r; i++) a.push(1 + i);
+  const [wp, bp, nlast, kH, rowBytes, L, yPixBytes] = [
+    r + 1,
+    r + 2,
+    r + 3,
+    r + 4,
+    r + 5,
+    r + 6,
+    r + 7,
   ];
   const acc: number[] = [];
   for (let k = 0; k < r * c; k++) acc.push(f.local(V128));
   const w: number[] = [];
   for (let j = 0; j < c; j++) w.push(f.local(V128));
   const xs = f.local(V128);
-  const kh = f.local(I32), q = f.local(I32), qEnd = f.local(I32), qMain = f.local(I32);
-  const xr = f.local(I32), ya = f.local(I32);
-  const a: number[] = [q];
-  const P: number[] = [0];
-  for (let i = 1; i < r; i++) {
-    a.push(f.local(I32));
-    P.push(f.local(I32));
-    f.get(pixBytes).i32(i).mul().set(P[i]!);
-  }
+  const kh = f.local(I32), end = f.local(I32), mainEnd = f.local(I32), back = f.local(I32);
+  const ya = f.local(I32);
   for (let j = 0; j < c; j++) {
     f.get(bp).v128Load(j * 16).set(acc[j]!);
     for (let i = 1; i < r; i++) f.get(acc[j]!).set(acc[i * c + j]!);
@@ -128,26 +124,28 @@ function fwdTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBu
       for (let j = 0; j < c; j++) madd(f, relaxed, acc[i * c + j]!, xs, w[j]!);
     }
   };
-  f.get(xp).set(xr).get(kH).set(kh);
+  const advance = (bytes: number) => {
+    for (let i = 0; i < r; i++) f.get(a[i]!).i32(bytes).add().set(a[i]!);
+    f.get(wp).i32((bytes / 4) * c * 16).add().set(wp);
+  };
+  // After a kernel row the pixel pointers have walked L floats: step to the next input row.
+  f.get(rowBytes).get(L).i32(2).shl().sub().set(back);
+  f.get(kH).set(kh);
   f.loop(); // over kernel rows
-  f.get(xr).tee(q).get(L).i32(2).shl().add().tee(qEnd).i32(unroll * 4).sub().set(qMain);
+  f.get(a[0]!).get(L).i32(2).shl().add().tee(end).i32(unroll * 4).sub().set(mainEnd);
   // Unrolled walk over the contiguous (kw, ci) taps of this kernel row.
   f.block().loop();
-  f.get(q).get(qMain).gtS().brIf(1);
-  for (let i = 1; i < r; i++) f.get(q).get(P[i]!).add().set(a[i]!);
+  f.get(a[0]!).get(mainEnd).gtS().brIf(1);
   for (let u = 0; u < unroll; u++) body(u);
-  f.get(q).i32(unroll * 4).add().set(q);
-  f.get(wp).i32(unroll * c * 16).add().set(wp);
+  advance(unroll * 4);
   f.br(0).end().end();
   // Remainder taps, one at a time.
   f.block().loop();
-  f.get(q).get(qEnd).geS().brIf(1);
-  for (let i = 1; i < r; i++) f.get(q).get(P[i]!).add().set(a[i]!);
+  f.get(a[0]!).get(end).geS().brIf(1);
   body(0);
-  f.get(q).i32(4).add().set(q);
-  f.get(wp).i32(c * 16).add().set(wp);
+  advance(4);
   f.br(0).end().end();
-  f.get(xr).get(rowBytes).add().set(xr);
+  for (let i = 0; i < r; i++) f.get(a[i]!).get(back).add().set(a[i]!);
   f.get(kh).i32(1).sub().tee(kh).brIf(0);
   f.end();
   // Store; the last vector may be partial (channel count not a multiple of 4).
@@ -172,11 +170,15 @@ function fwdTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBu
   return f;
 }
 
+/** Output pixels per chunk of the forward driver: all weight blocks run over one chunk at a time. */
+const FWD_CHUNK_TILES = 16;
+
 /**
- * The forward driver: output rows [row0, row1) of a valid convolution.
+ * The forward driver: output rows [row0, row1) of a valid convolution (row = n * outH + oh).
  * Params: y, x, wp, bp, row0, row1, outH, outW, outC, inC, kH, kW, strideH, strideW, rowBytes,
- * xImgBytes. Row index = n * outH + oh. Packed weights: per block of `vecs` vectors, K rows of
- * `4*vecs` floats (the last block may be narrower).
+ * xImgBytes. Packed weights: per block of `vecs` vectors, K rows of `4*vecs` floats (the last
+ * block may be narrower). The pixels of the range are cut into chunks; per chunk, each weight
+ * block sweeps the chunk's pixels in tiles of `rows` consecutive pixels.
  */
 function fwdDriver(tile: Tile, firstTile: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(16).fill(I32));
@@ -198,45 +200,78 @@ function fwdDriver(tile: Tile, firstTile: number): FuncBuilder {
     14,
     15,
   ];
+  const R = tile.rows, C = tile.vecs;
   const L = f.local(I32), K = f.local(I32), nVec = f.local(I32);
-  const pixBytes = f.local(I32), yPixBytes = f.local(I32);
-  const row = f.local(I32), n = f.local(I32), xr = f.local(I32), yr = f.local(I32);
+  const pixBytes = f.local(I32), yPixBytes = f.local(I32), rowStep = f.local(I32);
+  const p = f.local(I32), p1 = f.local(I32), chunkEnd = f.local(I32), q = f.local(I32);
+  const n = f.local(I32), oh = f.local(I32), ow = f.local(I32), addr = f.local(I32);
+  const c0h = f.local(I32), c0w = f.local(I32), c0a = f.local(I32);
   const cb = f.local(I32), cc = f.local(I32), nlast = f.local(I32);
-  const wpb = f.local(I32), bpb = f.local(I32), ow = f.local(I32), rr = f.local(I32);
+  const wpb = f.local(I32), bpb = f.local(I32), rr = f.local(I32);
+  const ad: number[] = [];
+  for (let i = 0; i < R; i++) ad.push(f.local(I32));
   f.get(outC).i32(3).add().i32(2).shrU().set(nVec);
   f.get(kW).get(inC).mul().set(L);
   f.get(kH).get(L).mul().set(K);
   f.get(sW).get(inC).mul().i32(2).shl().set(pixBytes);
   f.get(outC).i32(2).shl().set(yPixBytes);
-  f.get(row0).set(row);
-  f.block().loop();
-  f.get(row).get(row1).geS().brIf(1);
-  f.get(row).get(outH).divU().set(n);
-  f.get(x).get(n).get(xImgBytes).mul().add();
-  f.get(row).get(n).get(outH).mul().sub().get(sH).mul().get(rowBytes).mul().add().set(xr);
-  f.get(y).get(row).get(outW).mul().get(yPixBytes).mul().add().set(yr);
+  f.get(sH).get(rowBytes).mul().set(rowStep);
+  f.get(row0).get(outW).mul().set(p);
+  f.get(row1).get(outW).mul().set(p1);
+  f.block().loop(); // over chunks
+  f.get(p).get(p1).geS().brIf(1);
+  f.get(p).i32(R * FWD_CHUNK_TILES).add().tee(chunkEnd).get(p1).get(chunkEnd).get(p1).ltS().select()
+    .set(chunkEnd);
+  // Position (n, oh, ow) and input address of the chunk's first pixel.
+  f.get(p).get(outW).divU().set(oh); // oh holds the global row for now
+  f.get(p).get(oh).get(outW).mul().sub().set(c0w);
+  f.get(oh).get(outH).divU().set(n);
+  f.get(oh).get(n).get(outH).mul().sub().set(c0h);
+  f.get(x).get(n).get(xImgBytes).mul().add().get(c0h).get(rowStep).mul().add();
+  f.get(c0w).get(pixBytes).mul().add().set(c0a);
   f.i32(0).set(cb);
-  f.block().loop();
+  f.block().loop(); // over weight blocks
   f.get(cb).get(nVec).geS().brIf(1);
-  minDiff(f, cc, tile.vecs, nVec, cb);
+  minDiff(f, cc, C, nVec, cb);
   f.i32(4).get(outC).get(nVec).i32(1).sub().i32(2).shl().sub();
   f.get(cb).get(cc).add().get(nVec).ne().select().set(nlast);
   f.get(wp).get(cb).get(K).mul().i32(4).shl().add().set(wpb);
   f.get(bp).get(cb).i32(4).shl().add().set(bpb);
-  f.i32(0).set(ow);
-  f.block().loop();
-  f.get(ow).get(outW).geS().brIf(1);
-  minDiff(f, rr, tile.rows, outW, ow);
-  dispatch(f, tile, firstTile, rr, cc, () => {
-    f.get(yr).get(ow).get(yPixBytes).mul().add().get(cb).i32(4).shl().add();
-    f.get(xr).get(ow).get(pixBytes).mul().add();
-    f.get(wpb).get(bpb).get(nlast).get(kH).get(rowBytes).get(L).get(pixBytes).get(yPixBytes);
-  });
-  f.get(ow).i32(tile.rows).add().set(ow);
+  f.get(c0h).set(oh).get(c0w).set(ow).get(c0a).set(addr).get(p).set(q);
+  f.block().loop(); // over tiles of the chunk
+  f.get(q).get(chunkEnd).geS().brIf(1);
+  minDiff(f, rr, R, chunkEnd, q);
+  for (let i = 0; i < R; i++) {
+    f.get(addr).set(ad[i]!);
+    // Advance to the next pixel: along the row, else to the next row, else to the next image.
+    f.get(ow).i32(1).add().tee(ow).get(outW).ltS().if_();
+    f.get(addr).get(pixBytes).add().set(addr);
+    f.else_();
+    f.i32(0).set(ow);
+    f.get(oh).i32(1).add().tee(oh).get(outH).ltS().if_();
+    f.get(addr).get(rowStep).add().get(outW).i32(1).sub().get(pixBytes).mul().sub().set(addr);
+    f.else_();
+    f.i32(0).set(oh);
+    f.get(addr).get(xImgBytes).add().get(outH).i32(1).sub().get(rowStep).mul().sub();
+    f.get(outW).i32(1).sub().get(pixBytes).mul().sub().set(addr);
+    f.end();
+    f.end();
+  }
+  for (let r = R; r >= 1; r--) {
+    for (let c = C; c >= 1; c--) {
+      f.get(rr).i32(r).eq().get(cc).i32(c).eq().and().if_();
+      f.get(y).get(q).get(yPixBytes).mul().add().get(cb).i32(4).shl().add();
+      for (let i = 0; i < r; i++) f.get(ad[i]!);
+      f.get(wpb).get(bpb).get(nlast).get(kH).get(rowBytes).get(L).get(yPixBytes);
+      f.call(firstTile + (r - 1) * C + (c - 1));
+      f.end();
+    }
+  }
+  f.get(q).i32(R).add().set(q);
   f.br(0).end().end();
-  f.get(cb).i32(tile.vecs).add().set(cb);
+  f.get(cb).i32(C).add().set(cb);
   f.br(0).end().end();
-  f.get(row).i32(1).add().set(row);
+  f.get(chunkEnd).set(p);
   f.br(0).end().end();
   return f;
 }
@@ -374,7 +409,30 @@ function colsum(): FuncBuilder {
 }
 
 /**
- * Assembles the kernel module. Exports `conv_fwd`, `conv_dw` and `colsum` (see the drivers'
+ * relu_fwd(y, x, nvec): y = x > 0 ? x : 0 over nvec vectors (pmax(0, x) maps NaN to 0 as the
+ * TypeScript kernel does). relu_bwd(dx, dy, y, nvec): dx = y > 0 ? dy : 0.
+ */
+function relu(backward: boolean): FuncBuilder {
+  const f = new FuncBuilder(backward ? [I32, I32, I32, I32] : [I32, I32, I32]);
+  const out = 0, a = 1, yv = 2, nvec = backward ? 3 : 2;
+  const end = f.local(I32), zero = f.local(V128);
+  f.v128Zero().set(zero);
+  f.get(out).get(nvec).i32(4).shl().add().set(end);
+  f.get(out).get(end).geS().if_().else_(); // nothing to do for nvec = 0
+  f.loop();
+  if (backward) f.get(out).get(a).v128Load().get(yv).v128Load().get(zero).f32x4Gt().v128And();
+  else f.get(out).get(zero).get(a).v128Load().f32x4Pmax();
+  f.v128Store();
+  f.get(a).i32(16).add().set(a);
+  if (backward) f.get(yv).i32(16).add().set(yv);
+  f.get(out).i32(16).add().tee(out).get(end).ltS().brIf(0);
+  f.end();
+  f.end();
+  return f;
+}
+
+/**
+ * Assembles the kernel module. Exports `conv_fwd`, `conv_dw`, `colsum`, `relu_fwd` and `relu_bwd` (see the drivers'
  * docs above for their parameters); it imports `env.memory` (shared).
  */
 export function generateKernelModule(options: KernelModuleOptions): Uint8Array<ArrayBuffer> {
@@ -395,6 +453,8 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: fwdDriver(ft, 0), exportName: "conv_fwd" });
   funcs.push({ body: dwDriver(dt, firstDw), exportName: "conv_dw" });
   funcs.push({ body: colsum(), exportName: "colsum" });
+  funcs.push({ body: relu(false), exportName: "relu_fwd" });
+  funcs.push({ body: relu(true), exportName: "relu_bwd" });
   return assembleModule(
     { initialPages: options.initialPages, maximumPages: options.maximumPages, shared: true },
     funcs,

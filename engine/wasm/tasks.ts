@@ -47,6 +47,8 @@ export interface KernelExports {
     rowBytes: number,
   ): void;
   colsum(acc: number, dy: number, npix: number, outC: number): void;
+  relu_fwd(y: number, x: number, nvec: number): void;
+  relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
 }
 
 /** What a participant needs to run a shard: its module instance and the shared memory. */
@@ -59,6 +61,8 @@ export interface TaskContext {
 export const TASK_FWD = 1;
 /** Kernel-gradient task kind. */
 export const TASK_DW = 2;
+/** Relu task kind: [kind, backward?, out, a, y, nvec]; split by vectors. */
+export const TASK_RELU = 3;
 /** Test hook: participant `args[1]` throws (or, when `args[2] > 0`, stalls that many ms). */
 export const TASK_TEST_FAIL = 99;
 
@@ -190,6 +194,14 @@ export function runTask(a: Int32Array, index: number, count: number, ctx: TaskCo
       return runFwd(a, index, count, ctx);
     case TASK_DW:
       return runDw(a, index, count, ctx);
+    case TASK_RELU: {
+      const [v0, v1] = share(a[5]!, index, count);
+      if (v1 <= v0) return;
+      const o = v0 * 16;
+      if (a[1] === 1) ctx.kernels.relu_bwd(a[2]! + o, a[3]! + o, a[4]! + o, v1 - v0);
+      else ctx.kernels.relu_fwd(a[2]! + o, a[3]! + o, v1 - v0);
+      return;
+    }
     case TASK_TEST_FAIL: {
       if (a[1] !== index) return;
       const stallMs = a[2]!;
@@ -317,11 +329,12 @@ function runDw(a: Int32Array, index: number, count: number, ctx: TaskContext): v
   const rowBytes = Wp * inC * 4;
   const pad = g(D.pad) === 1;
   const img = acc + accFloats * 4;
-  const src = new Float32Array(buf, g(D.x), batch * inH * inW * inC);
-  const dst = new Float32Array(buf, img, Hp * Wp * inC);
+  // The padded-image region exists only when the task pads (no view past it otherwise).
+  const src = pad ? new Float32Array(buf, g(D.x), batch * inH * inW * inC) : null;
+  const dst = pad ? new Float32Array(buf, img, Hp * Wp * inC) : null;
   for (let n = n0; n < n1; n++) {
     let xImg = g(D.x) + n * inH * inW * inC * 4;
-    if (pad) {
+    if (src !== null && dst !== null) {
       embed(dst, src, n, inH, inW, inC, 1, 1, g(D.padT), g(D.padL), Hp, Wp);
       xImg = img;
     }

@@ -132,12 +132,10 @@ Deno.test("categorical crossentropy gradient matches finite differences for p=[2
   assertAllClose(dp, numericCce(p, t, 2, 3, 1e-3), { rel: 1e-3, abs: 1e-5 }, "dp vs FD");
 });
 
-// Ignored until engine/kernels/losses.ts handles clipped entries: the loss with q_0 clipped is
-// -log(p_1 / S), whose derivative in p_0 is 1/S through the row sum S, but the kernel writes 0.
+// With q_0 clipped the loss is -log(p_1 / S), whose derivative in p_0 is 1/S through the row sum.
 Deno.test({
   name:
     "categorical crossentropy gradient matches finite differences when a non-target p is clipped: p=[1e-9,0.5,0.5]",
-  ignore: true,
   fn() {
     const p = f32(1e-9, 0.5, 0.5);
     const t = f32(0, 1, 0);
@@ -147,12 +145,10 @@ Deno.test({
   },
 });
 
-// Ignored for the same reason: with the true class clipped the loss is the constant -log(1e-7)
-// near p, so every derivative is 0, but the kernel writes 1/S for the other classes.
+// With the true class clipped the loss is the constant -log(1e-7) near p: every derivative is 0.
 Deno.test({
   name:
     "categorical crossentropy gradient is zero when the true class is clipped: p=[0,0.5,0.5] t=[1,0,0]",
-  ignore: true,
   fn() {
     const dp = new Float32Array(3);
     categoricalCrossentropy(dp, f32(0, 0.5, 0.5), f32(1, 0, 0), 1, 3);

@@ -1,0 +1,67 @@
+/**
+ * The public API: Keras's MNIST example in TypeScript, and the streaming pieces to compose your
+ * own pipelines.
+ *
+ * @example
+ * ```ts
+ * import { Conv2D, Dense, Flatten, MaxPooling2D, Sequential } from "./mod.ts";
+ * const model = new Sequential();
+ * model.add(new Conv2D({ filters: 32, kernelSize: [3, 3], activation: "relu", inputShape: [28, 28, 1] }));
+ * model.add(new MaxPooling2D({ poolSize: [2, 2] }));
+ * model.add(new Flatten());
+ * model.add(new Dense({ units: 10, activation: "softmax" }));
+ * model.compile({ optimizer: "rmsprop", loss: "categorical_crossentropy", metrics: ["accuracy"] });
+ * console.assert(model.countParams() === 320 + 5409 * 10 + 10);
+ * ```
+ *
+ * @module
+ */
+
+// engine
+export type { Shape, Tensor } from "./engine/tensor.ts";
+export { formatShape, sizeOf, tensor } from "./engine/tensor.ts";
+export { Random } from "./engine/random.ts";
+export type { Backend } from "./engine/backend.ts";
+export { cpuBackend } from "./engine/backend.ts";
+export { conv2dInfo, convOutputLength } from "./engine/conv_info.ts";
+export type { Conv2DInfo, Padding } from "./engine/conv_info.ts";
+export { createWasmBackend } from "./engine/wasm/wasm_backend.ts";
+
+// layers
+export { clearSession, Layer, Tape } from "./layers/layer.ts";
+export type { Param, RunContext } from "./layers/layer.ts";
+export { Conv2D } from "./layers/conv2d.ts";
+export type { Conv2DOptions } from "./layers/conv2d.ts";
+export { MaxPooling2D } from "./layers/max_pooling2d.ts";
+export { AveragePooling2D } from "./layers/average_pooling2d.ts";
+export type { Pooling2DOptions } from "./layers/pooling2d.ts";
+export { Flatten } from "./layers/flatten.ts";
+export { Dense } from "./layers/dense.ts";
+export type { DenseOptions } from "./layers/dense.ts";
+export { Activation } from "./layers/activation.ts";
+export { Dropout } from "./layers/dropout.ts";
+export { getLoss } from "./layers/losses.ts";
+export type { Loss } from "./layers/losses.ts";
+export { Adam, getOptimizer, RMSprop, SGD } from "./layers/optimizers.ts";
+export type { Optimizer } from "./layers/optimizers.ts";
+export { layerOperator } from "./layers/operator.ts";
+export type { Batch, Step, StepMetrics } from "./layers/step.ts";
+
+// pipelines
+export { Sequential } from "./pipelines/sequential.ts";
+export type { CompileOptions, FitOptions, History } from "./pipelines/sequential.ts";
+export { backward, evaluate, forward, loss, optimize, train } from "./pipelines/train.ts";
+export { mnist } from "./pipelines/mnist.ts";
+export type { Example, MnistOptions } from "./pipelines/mnist.ts";
+export { loadMnistSplit, mnistDefaultDir } from "./pipelines/mnist_files.ts";
+export { IdxFormatError, parseIdx } from "./pipelines/idx.ts";
+export { GzipFormatError } from "./pipelines/gunzip.ts";
+export { shuffle } from "./pipelines/shuffle.ts";
+export { batch } from "./pipelines/batch.ts";
+export { fromTensors } from "./pipelines/from_tensors.ts";
+export { ProgressBar } from "./pipelines/progress_bar.ts";
+export { JsonlLog } from "./pipelines/jsonl_log.ts";
+export type { Callback, EpochLogs } from "./pipelines/callbacks.ts";
+export { mnistCnn, mnistDense } from "./pipelines/models.ts";
+export { saveModel } from "./pipelines/save_model.ts";
+export { runMnistTraining } from "./pipelines/mnist_training.ts";

