@@ -7,6 +7,12 @@
  * @module
  */
 
+/** A generator's full state (see {@linkcode Random.getState}). */
+export interface RandomState {
+  readonly s: readonly number[];
+  readonly spareNormal: number | null;
+}
+
 /** A seeded generator of uniform and normal floats and integers. */
 export class Random {
   #s = new Uint32Array(4);
@@ -93,12 +99,12 @@ export class Random {
   }
 
   /** The generator's full state, for checkpoints. */
-  getState(): { s: number[]; spareNormal: number | null } {
+  getState(): RandomState {
     return { s: Array.from(this.#s), spareNormal: this.#spareNormal };
   }
 
   /** Restores a state returned by {@linkcode Random.getState}. */
-  setState(state: { s: readonly number[]; spareNormal: number | null }): void {
+  setState(state: RandomState): void {
     if (state.s.length !== 4) {
       throw new TypeError(
         `Cannot restore Random: expected 4 state words, received ${state.s.length}`,

@@ -29,6 +29,8 @@ export interface Step {
   readonly dy?: Tensor;
   /** Whether `dy` is already the gradient with respect to the last layer's logits. */
   readonly fromLogits?: boolean;
+  /** Set when the step's loss or gradients were not finite and the update is skipped. */
+  readonly skipUpdate?: boolean;
 }
 
 /** What a training step reports to the sinks. */

@@ -28,6 +28,17 @@ export async function writeFileAtomic(path: string, data: Uint8Array): Promise<v
     await Deno.remove(tmp).catch(() => {});
     throw e;
   }
+  // make the rename itself durable: fsync the directory entry (best effort where unsupported)
+  try {
+    const dir = await Deno.open(dirname(path), { read: true });
+    try {
+      await dir.sync();
+    } finally {
+      dir.close();
+    }
+  } catch {
+    // some filesystems refuse fsync on directories; the write is still atomic
+  }
 }
 
 /** Writes text atomically, UTF-8. */

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { Observable, type OperatorFunction } from "rxjs";
+import { Observable, type OperatorFunction, takeWhile } from "rxjs";
 import type { Batch } from "../layers/step.ts";
 import type { Example } from "./mnist.ts";
 
@@ -47,7 +47,8 @@ export function batch(size: number, options: BatchOptions = {}): OperatorFunctio
         });
         n = 0;
       };
-      const subscription = source.subscribe({
+      // takeWhile stops a synchronous source as soon as downstream has closed (take(n), an error)
+      const subscription = source.pipe(takeWhile(() => !subscriber.closed)).subscribe({
         next(e) {
           if (x === null) {
             rows = e.rows;
@@ -56,15 +57,15 @@ export function batch(size: number, options: BatchOptions = {}): OperatorFunctio
             y = new Float32Array(size * classes);
           }
           const pixels = rows * cols;
-          if (e.image.length !== pixels) {
+          if (e.image.length !== pixels || e.rows !== rows || e.cols !== cols) {
             subscriber.error(
               new TypeError(
-                `batch(): expected images of ${rows}x${cols} pixels, received ${e.image.length} pixels`,
+                `batch(): expected images of ${rows}x${cols} pixels, received ${e.rows}x${e.cols} (${e.image.length} pixels)`,
               ),
             );
             return;
           }
-          if (!(e.label >= 0 && e.label < classes)) {
+          if (!(Number.isInteger(e.label) && e.label >= 0 && e.label < classes)) {
             subscriber.error(
               new RangeError(`batch(): label ${e.label} is outside [0, ${classes - 1}]`),
             );

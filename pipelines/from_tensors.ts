@@ -2,7 +2,8 @@
  * A source of minibatches cut from in-memory tensors (Keras's `fit(x, y)` path). Cold: each
  * subscription is one epoch, reshuffled from the seeded generator when `shuffle` is on. Batches
  * are gathered into two reused buffers, so a batch is valid until the next one is emitted (the
- * training pipeline is synchronous, so it has finished with it by then).
+ * training pipeline is synchronous, so it has finished with it by then). Emission is paced as in
+ * `mnist.ts`: synchronous, yielding to the event loop every few milliseconds.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { Observable } from "rxjs";
 import type { Random } from "../engine/random.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Batch } from "../layers/step.ts";
+import { emitPaced } from "./_yield.ts";
 
 /** Options of {@linkcode fromTensors}. */
 export interface FromTensorsOptions {
@@ -22,6 +24,11 @@ export interface FromTensorsOptions {
   /** Use rows [start, end) only (default: all). */
   start?: number;
   end?: number;
+  /**
+   * Yield to the event loop every few milliseconds (default true). With false, a subscription
+   * emits every batch and completes synchronously (for synchronous callers such as `predict`).
+   */
+  paced?: boolean;
 }
 
 /**
@@ -51,6 +58,13 @@ export function fromTensors(x: Tensor, y: Tensor, options: FromTensorsOptions): 
   }
   const start = options.start ?? 0;
   const end = options.end ?? rows;
+  if (
+    !Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > rows
+  ) {
+    throw new RangeError(
+      `fromTensors: expected integers 0 <= start <= end <= ${rows}: received start ${start}, end ${end}`,
+    );
+  }
   const xRow = x.data.length / Math.max(rows, 1);
   const yRow = y.data.length / Math.max(rows, 1);
   return new Observable<Batch>((subscriber) => {
@@ -62,10 +76,11 @@ export function fromTensors(x: Tensor, y: Tensor, options: FromTensorsOptions): 
       }
       options.random.shuffle(order);
     }
-    const bs = Math.min(options.batchSize, order.length);
+    const bs = Math.max(1, Math.min(options.batchSize, order.length));
     const xBuf = new Float32Array(bs * xRow);
     const yBuf = new Float32Array(bs * yRow);
-    for (let b = 0; b < order.length && !subscriber.closed; b += bs) {
+    const emitBatch = (k: number) => {
+      const b = k * bs;
       const n = Math.min(bs, order.length - b);
       for (let i = 0; i < n; i++) {
         const r = order[b + i]!;
@@ -76,7 +91,16 @@ export function fromTensors(x: Tensor, y: Tensor, options: FromTensorsOptions): 
         x: { shape: [n, ...x.shape.slice(1)], data: xBuf.subarray(0, n * xRow) },
         y: { shape: [n, ...y.shape.slice(1)], data: yBuf.subarray(0, n * yRow) },
       });
+    };
+    const batches = Math.ceil(order.length / bs);
+    if (options.paced === false) {
+      for (let k = 0; k < batches && !subscriber.closed; k++) emitBatch(k);
+      subscriber.complete();
+      return;
     }
-    subscriber.complete();
+    emitPaced(batches, emitBatch, () => subscriber.closed).then(
+      () => subscriber.complete(),
+      (err) => subscriber.error(err),
+    );
   });
 }

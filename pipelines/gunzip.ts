@@ -17,6 +17,7 @@
  */
 
 import { Gunzip } from "fflate";
+import { crc32Final, crc32Update, CRC_INIT } from "./crc32.ts";
 import { IdxFormatError } from "./idx.ts";
 
 /**
@@ -221,41 +222,3 @@ function hex8(n: number): string {
 
 // CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as gzip uses. fflate does not export its
 // own, so here is the usual table-driven one, sliced by 4 bytes for speed.
-const CRC_INIT = 0xffffffff;
-const CRC_TABLE = makeCrcTable();
-
-function makeCrcTable(): Int32Array {
-  const t = new Int32Array(4 * 256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c;
-  }
-  for (let n = 0; n < 256; n++) {
-    let c = t[n] as number;
-    for (let s = 1; s < 4; s++) {
-      c = (t[c & 0xff] as number) ^ (c >>> 8);
-      t[s * 256 + n] = c;
-    }
-  }
-  return t;
-}
-
-function crc32Update(crc: number, data: Uint8Array): number {
-  const t = CRC_TABLE;
-  let c = crc | 0;
-  let i = 0;
-  const end4 = data.length - (data.length & 3);
-  for (; i < end4; i += 4) {
-    c ^= (data[i] as number) | ((data[i + 1] as number) << 8) | ((data[i + 2] as number) << 16) |
-      ((data[i + 3] as number) << 24);
-    c = (t[768 + (c & 0xff)] as number) ^ (t[512 + ((c >>> 8) & 0xff)] as number) ^
-      (t[256 + ((c >>> 16) & 0xff)] as number) ^ (t[c >>> 24] as number);
-  }
-  for (; i < data.length; i++) c = (t[(c ^ (data[i] as number)) & 0xff] as number) ^ (c >>> 8);
-  return c;
-}
-
-function crc32Final(crc: number): number {
-  return (crc ^ CRC_INIT) >>> 0;
-}

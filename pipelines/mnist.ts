@@ -4,15 +4,18 @@
  * ships. Examples are views into the loaded split (no copy per example); the split is read once
  * per process and shared by every subscription (epoch).
  *
- * Emission is pull-driven: examples are emitted synchronously, one at a time, and a synchronous
- * consumer (the training step) finishes with a batch before the next example is produced, so
- * nothing queues up however long the stream is.
+ * Emission is pull-driven: examples are emitted one at a time and a synchronous consumer (the
+ * training step) finishes with a batch before the next example is produced, so nothing queues up
+ * however long the stream is; every few milliseconds the source yields to the event loop, so a
+ * Ctrl-C is served within one training step.
  *
  * @module
  */
 
 import { defer, from, mergeMap, Observable } from "rxjs";
+import type { Random } from "../engine/random.ts";
 import { loadMnistSplit, type MnistSplit } from "./mnist_files.ts";
+import { emitPaced } from "./_yield.ts";
 
 /** One labelled image: `rows * cols` pixels (0..255) and a class index. */
 export interface Example {
@@ -31,6 +34,8 @@ export interface MnistOptions {
   limit?: number;
   /** Only examples from index `offset` on (before `limit`). */
   offset?: number;
+  /** Emit in a new random order drawn from this generator at each subscription (epoch). */
+  random?: Random;
 }
 
 const loaded = new Map<string, Promise<MnistSplit>>();
@@ -47,24 +52,35 @@ export function loadSplitCached(split: "train" | "test", dir?: string): Promise<
   return p;
 }
 
-/** Emits the examples of a loaded split, `[offset, offset + limit)`. */
+/**
+ * Emits the examples of a loaded split, `[offset, offset + limit)`, in order or, with `random`,
+ * in an order drawn from it when subscribed (a full uniform shuffle per subscription, i.e. per
+ * epoch). Emission is paced: synchronous while the consumer keeps up, yielding to the event loop
+ * every few milliseconds so signals and timers are served during a long epoch.
+ */
 export function examplesOf(
   split: MnistSplit,
-  options: { limit?: number; offset?: number } = {},
+  options: { limit?: number; offset?: number; random?: Random } = {},
 ): Observable<Example> {
   return new Observable<Example>((subscriber) => {
     const size = split.rows * split.cols;
     const start = Math.min(options.offset ?? 0, split.count);
     const end = Math.min(start + (options.limit ?? split.count), split.count);
-    for (let i = start; i < end && !subscriber.closed; i++) {
+    const order = new Int32Array(end - start);
+    for (let i = 0; i < order.length; i++) order[i] = start + i;
+    options.random?.shuffle(order);
+    emitPaced(order.length, (k) => {
+      const i = order[k]!;
       subscriber.next({
         image: split.images.subarray(i * size, (i + 1) * size),
         label: split.labels[i]!,
         rows: split.rows,
         cols: split.cols,
       });
-    }
-    subscriber.complete();
+    }, () => subscriber.closed).then(
+      () => subscriber.complete(),
+      (err) => subscriber.error(err),
+    );
   });
 }
 

@@ -3,7 +3,7 @@
  * rmsprop, categorical cross-entropy, 5 epochs, batch 64), declared as a stream
  *
  * ```
- * mnist({split: "train"}).pipe(shuffle({random}), batch(64))  ->  model.fit(...)
+ * mnist({split: "train", random}).pipe(batch(64))  ->  model.fit(...)  (train(model) per epoch)
  * ```
  *
  * then the test-set evaluation, the JSONL log and the saved model.
@@ -21,7 +21,6 @@ import { mnistCnn, mnistDense } from "./models.ts";
 import { saveModel } from "./save_model.ts";
 import type { Callback } from "./callbacks.ts";
 import type { History, Sequential } from "./sequential.ts";
-import { shuffle } from "./shuffle.ts";
 import { getOptimizer } from "../layers/optimizers.ts";
 import { map } from "rxjs";
 import type { Batch } from "../layers/step.ts";
@@ -88,8 +87,7 @@ export async function runMnistTraining(
   const valCount = Math.floor(trainCount * options.validationSplit);
   const fitCount = trainCount - valCount;
   const trainBatches = defer(() =>
-    examplesOf(train, { limit: fitCount }).pipe(
-      shuffle({ random: model.random, bufferSize: Math.max(fitCount, 1) }),
+    examplesOf(train, { limit: fitCount, random: model.random }).pipe(
       batch(options.batchSize),
       flattenForDense(options.model),
     )

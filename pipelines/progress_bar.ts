@@ -113,7 +113,8 @@ export class ProgressBar implements Callback {
   }
 
   onEpochBegin(epoch: number): void {
-    this.#write(`Epoch ${epoch + 1}/${this.#epochs}\n`);
+    // Keras's ProgbarLogger names the epoch only when there are several
+    if (this.#epochs > 1) this.#write(`Epoch ${epoch + 1}/${this.#epochs}\n`);
     this.#start = this.#now();
     this.#current = 0;
     this.#lastDraw = -Infinity;

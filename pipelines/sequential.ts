@@ -17,9 +17,9 @@
  * @module
  */
 
-import { defer, from, lastValueFrom, type ObservableInput, tap } from "rxjs";
+import { defer, from, lastValueFrom, type ObservableInput, skip, tap } from "rxjs";
 import { type Backend, cpuBackend } from "../engine/backend.ts";
-import { Random } from "../engine/random.ts";
+import { Random, type RandomState } from "../engine/random.ts";
 import { type Shape, sizeOf, type Tensor } from "../engine/tensor.ts";
 import { Layer, uniqueName } from "../layers/layer.ts";
 import { getLoss, type Loss } from "../layers/losses.ts";
@@ -28,7 +28,7 @@ import { buildLayers, type ParamStore } from "../layers/params.ts";
 import type { Batch, StepMetrics } from "../layers/step.ts";
 import { summaryLines } from "../layers/summary.ts";
 import { fromTensors } from "./from_tensors.ts";
-import { evaluate as evaluateOp, forward, train } from "./train.ts";
+import { evaluate as evaluateOp, forward, type OnNan, train } from "./train.ts";
 import type { Callback, EpochLogs } from "./callbacks.ts";
 import { ProgressBar } from "./progress_bar.ts";
 
@@ -70,6 +70,35 @@ export interface FitOptions {
   initialEpoch?: number;
   /** Steps per epoch, for the progress bar when the source is a stream. */
   stepsPerEpoch?: number;
+  /** History of the epochs before `initialEpoch` (for resuming). */
+  initialHistory?: History;
+  /** Where to resume inside `initialEpoch` (from a checkpoint). */
+  resume?: ResumePoint;
+}
+
+/** A point inside an epoch to resume from: what a mid-epoch checkpoint records. */
+export interface ResumePoint {
+  /** Steps of the epoch already trained (skipped on resume). */
+  readonly step: number;
+  readonly seen: number;
+  readonly lossSum: number;
+  readonly correct: number;
+  /** The generator's state when the epoch began (it drew the epoch's shuffle). */
+  readonly epochStartRandom: RandomState;
+  /** The generator's state after `step` steps. */
+  readonly random: RandomState;
+}
+
+/** Where `fit` is: the epoch, the steps done in it and the running sums of its metrics. */
+export interface TrainingProgress {
+  epoch: number;
+  step: number;
+  seen: number;
+  lossSum: number;
+  correct: number;
+  epochStartRandom: RandomState;
+  /** True once the epoch's last step (and its validation) is done. */
+  epochComplete: boolean;
 }
 
 /** What `fit` returns: Keras's `History`. */
@@ -96,12 +125,28 @@ export class Sequential {
   #dyBuffer: Float32Array | null = null;
   /** Set by a callback (e.g. on SIGINT) to end `fit` after the current step. */
   stopTraining = false;
+  /** What a non-finite loss or gradient does: `stop` (default) fails fit, `skip` drops the update. */
+  onNan: OnNan = "stop";
+  /** Steps whose update was skipped for non-finite values (with `onNan: "skip"`). */
+  nonFiniteSteps = 0;
+  #progress: TrainingProgress | null = null;
+  #history: History = { epoch: [], history: {} };
 
   constructor(options: SequentialOptions = {}) {
     this.name = options.name ?? uniqueName("sequential");
     this.#backend = options.backend ?? cpuBackend;
     this.random = new Random(options.seed ?? 0);
     for (const layer of options.layers ?? []) this.add(layer);
+  }
+
+  /** Where the current (or last) `fit` is; null before the first epoch begins. */
+  get progress(): Readonly<TrainingProgress> | null {
+    return this.#progress;
+  }
+
+  /** The history of the current (or last) `fit`, complete epochs only. */
+  get history(): History {
+    return this.#history;
   }
 
   /** The backend the layers run on. */
@@ -317,23 +362,55 @@ export class Sequential {
     }
     if (verbose !== 0) callbacks.unshift(new ProgressBar({ verbose, steps, epochs }));
 
-    const history: History = { epoch: [], history: {} };
+    const history: History = {
+      epoch: [...(options.initialHistory?.epoch ?? [])],
+      history: Object.fromEntries(
+        Object.entries(options.initialHistory?.history ?? {}).map(([k, v]) => [k, [...v]]),
+      ),
+    };
     this.stopTraining = false;
     for (const cb of callbacks) cb.onTrainBegin?.({ epochs, steps });
     const first = options.initialEpoch ?? 0;
     for (let epoch = first; epoch < epochs && !this.stopTraining; epoch++) {
+      // a resumed epoch skips the batches it already trained on, with the generator rewound to
+      // the epoch's start so the skipped batches are the same ones, then set to where it was
+      const resume = epoch === first ? options.resume : undefined;
+      const skipSteps = resume?.step ?? 0;
+      if (resume !== undefined) this.random.setState(resume.epochStartRandom);
+      const progress: TrainingProgress = {
+        epoch,
+        step: skipSteps,
+        seen: resume?.seen ?? 0,
+        lossSum: resume?.lossSum ?? 0,
+        correct: resume?.correct ?? 0,
+        epochStartRandom: this.random.getState(),
+        epochComplete: false,
+      };
+      this.#progress = progress;
       for (const cb of callbacks) cb.onEpochBegin?.(epoch);
       const t0 = performance.now();
-      let seen = 0, lossSum = 0, correct = 0;
+      let restored = resume === undefined;
       await lastValueFrom(
         defer(() => from(source())).pipe(
+          skip(skipSteps),
+          tap(() => {
+            if (!restored) {
+              this.random.setState(resume!.random);
+              restored = true;
+            }
+          }),
           train(this),
           tap((m: StepMetrics) => {
-            seen += m.size;
-            lossSum += m.loss * m.size;
-            correct += m.correct;
-            const logs = { loss: lossSum / seen, accuracy: correct / seen };
-            for (const cb of callbacks) cb.onBatchEnd?.(m, logs);
+            progress.step++;
+            progress.seen += m.size;
+            progress.lossSum += m.loss * m.size;
+            progress.correct += m.correct;
+            const logs = {
+              loss: progress.lossSum / progress.seen,
+              accuracy: progress.correct / progress.seen,
+            };
+            const step = { ...m, step: progress.step };
+            for (const cb of callbacks) cb.onBatchEnd?.(step, logs);
             if (this.stopTraining) throw new StopTraining();
           }),
         ),
@@ -341,11 +418,14 @@ export class Sequential {
       ).catch((e) => {
         if (!(e instanceof StopTraining)) throw e;
       });
+      // stopped mid-epoch: no epoch end (no log line, no epoch checkpoint); `progress` says where
+      if (this.stopTraining) break;
+      progress.epochComplete = true;
       const logs: EpochLogs = {
-        loss: lossSum / Math.max(seen, 1),
-        accuracy: correct / Math.max(seen, 1),
+        loss: progress.lossSum / Math.max(progress.seen, 1),
+        accuracy: progress.correct / Math.max(progress.seen, 1),
       };
-      if (validation !== null && !this.stopTraining) {
+      if (validation !== null) {
         const v = await this.evaluateBatches(validation());
         logs.val_loss = v.loss;
         logs.val_accuracy = v.accuracy;
@@ -356,8 +436,10 @@ export class Sequential {
         if (k === "seconds") continue;
         (history.history[k] ??= []).push(v as number);
       }
+      this.#history = history;
       for (const cb of callbacks) cb.onEpochEnd?.(epoch, logs);
     }
+    this.#history = history;
     for (const cb of callbacks) cb.onTrainEnd?.(history);
     return history;
   }
@@ -395,7 +477,7 @@ export class Sequential {
     const out = new Float32Array(rows * outRow);
     const dummy = { shape: [rows, 0], data: new Float32Array(0) };
     let offset = 0;
-    fromTensors(x, dummy, { batchSize: options.batchSize ?? 32 })
+    fromTensors(x, dummy, { batchSize: options.batchSize ?? 32, paced: false })
       .pipe(forward(this, { training: false }))
       .subscribe((step) => {
         out.set(step.x.data, offset);

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { Observable, type OperatorFunction } from "rxjs";
+import { Observable, type OperatorFunction, takeWhile } from "rxjs";
 import { Random } from "../engine/random.ts";
 
 /** Options of {@linkcode shuffle}. */
@@ -43,7 +43,8 @@ export function shuffle<T>(options: ShuffleOptions = {}): OperatorFunction<T, T>
   return (source) =>
     new Observable<T>((subscriber) => {
       let buffer: T[] = [];
-      const subscription = source.subscribe({
+      // takeWhile stops a synchronous source as soon as downstream has closed (take(n), an error)
+      const subscription = source.pipe(takeWhile(() => !subscriber.closed)).subscribe({
         next(value) {
           if (buffer.length < bufferSize) {
             buffer.push(value);
@@ -59,6 +60,7 @@ export function shuffle<T>(options: ShuffleOptions = {}): OperatorFunction<T, T>
           subscriber.error(err);
         },
         complete() {
+          if (subscriber.closed) return;
           random.shuffle(buffer);
           for (const v of buffer) {
             if (subscriber.closed) break;

@@ -68,11 +68,76 @@ export function backward(model: Sequential): OperatorFunction<Step, Step> {
   });
 }
 
-/** Applies the compiled optimizer to the accumulated gradients. */
+/** Applies the compiled optimizer to the accumulated gradients (unless the step is skipped). */
 export function optimize(model: Sequential): OperatorFunction<Step, Step> {
   return map((step) => {
-    model.applyGradients();
+    if (!step.skipUpdate) model.applyGradients();
     return step;
+  });
+}
+
+/** What to do with a non-finite loss or gradient: fail the run, or skip that step's update. */
+export type OnNan = "stop" | "skip";
+
+/** A non-finite loss or gradient; names the epoch, the step and the first layer affected. */
+export class NumericalFaultError extends Error {
+  override name = "NumericalFaultError";
+  constructor(message: string, readonly epoch: number, readonly step: number) {
+    super(message);
+  }
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i]!;
+    // v - v is NaN for NaN and for +-Infinity
+    if (v - v !== 0) return false;
+  }
+  return true;
+}
+
+/** Finds where non-finite values first appear: the input, a layer's output, or a gradient. */
+export function locateNonFinite(model: Sequential, step: Step): string {
+  if (!allFinite(step.batch.x.data)) return "the input batch";
+  const ctx = { backend: model.backend, training: false, random: model.random, tape: null };
+  let x = step.batch.x;
+  for (const layer of model.layers) {
+    x = layer.forward(x, ctx);
+    if (!allFinite(x.data)) return `the output of layer "${layer.name}" (${layer.className})`;
+  }
+  const layers = model.store.layers;
+  for (let i = layers.length - 1; i >= 0; i--) {
+    for (const p of layers[i]!.params) {
+      if (!allFinite(p.grad)) {
+        return `the gradient of ${layers[i]!.layer.name}/${p.name} (${layers[i]!.layer.className})`;
+      }
+    }
+  }
+  return "the loss";
+}
+
+/**
+ * Checks the loss and every gradient for NaN and infinity before the update: `stop` throws a
+ * {@linkcode NumericalFaultError} naming the step and the first layer where the values appeared
+ * (the update is not applied, so the weights stay those of the last good step); `skip` drops the
+ * step's update and training goes on.
+ */
+export function checkFinite(model: Sequential, onNan: OnNan): OperatorFunction<Step, Step> {
+  return map((step, i) => {
+    if (Number.isFinite(step.loss) && allFinite(model.store.grads)) return step;
+    const progress = model.progress;
+    const epoch = progress?.epoch ?? 0;
+    const stepNo = progress === null ? i + 1 : progress.step + 1;
+    if (onNan === "skip") {
+      model.nonFiniteSteps++;
+      return { ...step, skipUpdate: true };
+    }
+    throw new NumericalFaultError(
+      `Non-finite loss or gradient at epoch ${epoch + 1}, step ${stepNo} (loss ${step.loss}): ` +
+        `first non-finite values in ${locateNonFinite(model, step)}`,
+      epoch,
+      stepNo,
+    );
   });
 }
 
@@ -90,6 +155,7 @@ export function train(model: Sequential): OperatorFunction<Batch, StepMetrics> {
     forward(model, { training: true }),
     loss(model),
     backward(model),
+    checkFinite(model, model.onNan),
     optimize(model),
     map((step, i): StepMetrics => ({
       step: i + 1,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { firstValueFrom, toArray } from "rxjs";
+import { Random } from "../../engine/random.ts";
 import { examplesOf, loadSplitCached, mnist } from "../../pipelines/mnist.ts";
 import type { MnistSplit } from "../../pipelines/mnist_files.ts";
 
@@ -90,4 +91,18 @@ Deno.test("examplesOf a 3-example 1x2 split with offset 1 emits views of example
   const out = await firstValueFrom(examplesOf(split, { offset: 1 }).pipe(toArray()));
   assert.deepEqual(out.map((e) => [e.label, ...e.image]), [[8, 3, 4], [9, 5, 6]]);
   assert.equal(out[0]!.image.buffer, split.images.buffer, "an example is a view, not a copy");
+});
+
+Deno.test("mnist({split: 'test', limit: 100, random}) emits a permutation of the first 100, a new one per subscription", async () => {
+  const split = await loadSplitCached("test");
+  const firstImageOf = (e: { image: Uint8Array }) =>
+    (e.image.byteOffset - split.images.byteOffset) / 784;
+  const source = mnist({ split: "test", limit: 100, random: new Random(1) });
+  const e1 = (await firstValueFrom(source.pipe(toArray()))).map(firstImageOf);
+  const e2 = (await firstValueFrom(source.pipe(toArray()))).map(firstImageOf);
+  const iota = Array.from({ length: 100 }, (_, i) => i);
+  assert.deepEqual(e1.slice().sort((a, b) => a - b), iota);
+  assert.deepEqual(e2.slice().sort((a, b) => a - b), iota);
+  assert.notDeepEqual(e1, iota);
+  assert.notDeepEqual(e1, e2);
 });

@@ -80,7 +80,7 @@ Deno.test("shuffle bufferSize 10 over 1000 values holds at most 10 (received - e
   for (const v of out.slice(0, 10)) assert.ok(v < 20, `early output ${v} came from too far ahead`);
 });
 
-Deno.test("shuffle passes an error downstream after 3 values with bufferSize 2 (2 emitted, then the error)", async () => {
+Deno.test("shuffle passes an error downstream after 3 values with bufferSize 2 (1 emitted, then the error)", async () => {
   const boom = new Error("boom");
   const source = new Observable<number>((s) => {
     s.next(0);

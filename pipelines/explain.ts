@@ -1,0 +1,528 @@
+/**
+ * Convolution arithmetic, explained layer by layer: the output-size formula with the numbers
+ * filled in and the parameter count worked out, as the lecture writes them on the board:
+ *
+ * - `valid`: out = (N - F) / S + 1, e.g. (28 - 3) / 1 + 1 = 26; when S does not divide N - F,
+ *   Keras rounds down and the last rows/columns no window reaches are silently dropped, which is
+ *   flagged (7x7 input, 3x3 filter, stride 3: (7 - 3) / 3 + 1 = 2.33 -> 2, row and column 6 are
+ *   never seen);
+ * - `same`: with an odd F and stride 1, P = (F - 1) / 2 pixels of zeros on each side, so
+ *   (N + 2P - F) / 1 + 1 = N; in general out = ceil(N / S), the odd padding pixel going after;
+ * - parameters: Conv2D (F*F*C_in + 1) * C_out, e.g. (3*3*1 + 1) * 32 = 320; Dense
+ *   (inputs + 1) * units, e.g. (1024 + 1) * 64 = 65,600; pooling and Flatten have none.
+ *
+ * Everything is derived from the layers' own shape inference and parameter specs (never written
+ * per model). {@linkcode modelFromSpec} builds a model from a TF.js `model.json` or from a small
+ * JSON spec of layers, documented there.
+ *
+ * @module
+ */
+
+import { convOutputLength, type Padding } from "../engine/conv_info.ts";
+import { type Shape, sizeOf } from "../engine/tensor.ts";
+import { Activation } from "../layers/activation.ts";
+import { AveragePooling2D } from "../layers/average_pooling2d.ts";
+import { Conv2D } from "../layers/conv2d.ts";
+import { Dense } from "../layers/dense.ts";
+import { Dropout } from "../layers/dropout.ts";
+import { Flatten } from "../layers/flatten.ts";
+import type { Layer } from "../layers/layer.ts";
+import { MaxPooling2D } from "../layers/max_pooling2d.ts";
+import { Pooling2D } from "../layers/pooling2d.ts";
+import { groupThousands } from "../layers/summary.ts";
+import { Sequential } from "./sequential.ts";
+
+/** The arithmetic of one spatial axis of a sliding window (conv or pooling). */
+export interface AxisArithmetic {
+  readonly axis: "height" | "width";
+  /** Input length N, window F, stride S. */
+  readonly input: number;
+  readonly window: number;
+  readonly stride: number;
+  readonly padding: Padding;
+  /** Zero rows/columns added before and after (`same` only). */
+  readonly padBefore: number;
+  readonly padAfter: number;
+  /** `(N - F) / S + 1` before rounding down (`valid`), or `N / S` before rounding up (`same`). */
+  readonly exact: number;
+  /** The output length Keras computes. */
+  readonly output: number;
+  /** The formula with the numbers filled in, e.g. `(28 - 3) / 1 + 1 = 26`. */
+  readonly formula: string;
+  /** Input indices (0-based) no window ever reaches; empty when the stride fits. */
+  readonly dropped: readonly number[];
+}
+
+/** A configuration whose windows miss input pixels (Keras drops them without a word). */
+export interface StrideWarning {
+  readonly layer: string;
+  /** `height and width` when both axes drop the same indices (one message for both). */
+  readonly axis: "height" | "width" | "height and width";
+  /** The input indices (0-based) no window reaches. */
+  readonly dropped: readonly number[];
+  readonly message: string;
+}
+
+/** One layer of the explanation. */
+export interface ExplainRow {
+  readonly name: string;
+  readonly className: string;
+  /** e.g. `32 filters 3x3, stride 1, padding valid, relu`. */
+  readonly description: string;
+  /** Per-example shapes. */
+  readonly inputShape: Shape;
+  readonly outputShape: Shape;
+  /** Sliding-window arithmetic per axis (empty for layers without a window). */
+  readonly axes: readonly AxisArithmetic[];
+  /** The output-size reasoning in one line, e.g. `(28 - 3) / 1 + 1 = 26`, `4 * 4 * 64 = 1,024`. */
+  readonly outputFormula: string;
+  readonly params: number;
+  /** The parameter count worked out, e.g. `(3*3*1 + 1) * 32 = 320`. */
+  readonly paramFormula: string;
+  readonly warnings: readonly StrideWarning[];
+}
+
+/** What {@linkcode explainModel} reads of a model: a `Sequential` fits. */
+export interface ExplainableModel {
+  readonly name?: string;
+  readonly layers: readonly Layer[];
+  readonly inputShape: Shape;
+}
+
+/** `[26, 26, 32]` -> `26 x 26 x 32`. */
+export function formatDims(shape: Shape): string {
+  return shape.join(" x ");
+}
+
+function formatExact(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toFixed(2);
+}
+
+/** Input indices of `[0, inLen)` that no window reaches. */
+function uncovered(inLen: number, window: number, stride: number, padBefore: number, out: number) {
+  const seen = new Uint8Array(inLen);
+  for (let o = 0; o < out; o++) {
+    const start = o * stride - padBefore;
+    for (let k = Math.max(0, start); k < Math.min(inLen, start + window); k++) seen[k] = 1;
+  }
+  const dropped: number[] = [];
+  seen.forEach((s, i) => s === 0 && dropped.push(i));
+  return dropped;
+}
+
+/**
+ * The sliding-window arithmetic of one axis, with the formula filled in.
+ *
+ * @example
+ * ```ts
+ * import { axisArithmetic } from "./explain.ts";
+ * const a = axisArithmetic("height", 7, 3, 3, "valid");
+ * console.assert(a.formula === "(7 - 3) / 3 + 1 = 2.33 -> 2" && a.dropped.join() === "6");
+ * ```
+ */
+export function axisArithmetic(
+  axis: "height" | "width",
+  input: number,
+  window: number,
+  stride: number,
+  padding: Padding,
+): AxisArithmetic {
+  const { out, padBefore, padAfter } = convOutputLength(input, window, stride, padding);
+  let exact: number;
+  let formula: string;
+  if (padding === "valid") {
+    exact = (input - window) / stride + 1;
+    formula = `(${input} - ${window}) / ${stride} + 1 = ${formatExact(exact)}`;
+    if (!Number.isInteger(exact)) formula += ` -> ${out}`;
+  } else if (stride === 1 && window % 2 === 1) {
+    exact = input;
+    const p = (window - 1) / 2;
+    formula =
+      `same: P = (${window} - 1) / 2 = ${p}; (${input} + 2*${p} - ${window}) / 1 + 1 = ${out}`;
+  } else {
+    exact = input / stride;
+    formula =
+      `same: ceil(${input} / ${stride}) = ${out}; padding (${out} - 1) * ${stride} + ${window} - ${input} = ${
+        padBefore + padAfter
+      } (${padBefore} before, ${padAfter} after)`;
+  }
+  const dropped = uncovered(input, window, stride, padBefore, out);
+  return {
+    axis,
+    input,
+    window,
+    stride,
+    padding,
+    padBefore,
+    padAfter,
+    exact,
+    output: out,
+    formula,
+    dropped,
+  };
+}
+
+/** "row 6", "rows 5-6", "rows 1, 3, 5". */
+function describeIndices(indices: readonly number[], noun: string): string {
+  if (indices.length === 1) return `${noun} ${indices[0]}`;
+  const contiguous = indices.every((d, i) => i === 0 || d === indices[i - 1]! + 1);
+  const list = contiguous
+    ? `${indices[0]}-${indices.at(-1)}`
+    : indices.length > 8
+    ? `${indices.slice(0, 8).join(", ")}, ...`
+    : indices.join(", ");
+  return `${noun}s ${list}`;
+}
+
+/**
+ * The warning for the pixels an axis drops, or null. `both` says the other axis has the same
+ * arithmetic, so one message covers rows and columns.
+ */
+function strideWarning(layer: string, a: AxisArithmetic, both: boolean): StrideWarning | null {
+  if (a.dropped.length === 0) return null;
+  const nouns = both ? ["row", "column"] : [a.axis === "height" ? "row" : "column"];
+  const axis = both ? "height and width" : a.axis;
+  const n = a.dropped.length;
+  const atEnd = a.dropped.every((d, i) => d === a.input - n + i);
+  const plural = n === 1 && !both ? "is" : "are";
+  const which = nouns.map((noun) => describeIndices(a.dropped, noun)).join(" and ");
+  let message: string;
+  if (atEnd && a.padding === "valid") {
+    const kept = a.input - n;
+    const coveredNoun = (both ? "row and column" : nouns[0]!).replace(
+      /(row|column)/g,
+      kept === 1 ? "$1" : "$1s",
+    );
+    const covered = `${coveredNoun} ${kept === 1 ? "0" : `0-${kept - 1}`}`;
+    const border = nouns.map((noun) =>
+      `${n === 1 ? "last" : `last ${n}`} ${noun}${n === 1 ? "" : "s"}`
+    ).join(" and the ");
+    message =
+      `stride ${a.stride} does not fit the ${axis}: (${a.input} - ${a.window}) / ${a.stride} + 1 = ${
+        formatExact(a.exact)
+      } is not a whole number; Keras rounds down to ${a.output}, so the windows cover ${covered} ` +
+      `and silently drop the ${border}: ${which} (of 0-${a.input - 1}) ${plural} never seen`;
+  } else {
+    message =
+      `stride ${a.stride} is larger than the window ${a.window} along the ${axis}: ${which} ` +
+      `(of 0-${a.input - 1}) fall between windows and ${plural} never seen`;
+  }
+  return { layer, axis, dropped: a.dropped, message };
+}
+
+function activationSuffix(layer: Layer): string {
+  const act = (layer as Layer & { activation?: string }).activation;
+  return act === undefined || act === "linear" ? "" : `, ${act}`;
+}
+
+function describe(layer: Layer): string {
+  if (layer instanceof Conv2D) {
+    const [kh, kw] = layer.kernelSize;
+    const [sh, sw] = layer.strides;
+    return `${layer.filters} filter${layer.filters === 1 ? "" : "s"} ${kh}x${kw}, stride ${
+      sh === sw ? sh : `${sh}x${sw}`
+    }, padding ${layer.padding}${activationSuffix(layer)}`;
+  }
+  if (layer instanceof Pooling2D) {
+    const [ph, pw] = layer.poolSize;
+    const [sh, sw] = layer.strides;
+    return `pool ${ph}x${pw}, stride ${sh === sw ? sh : `${sh}x${sw}`}, padding ${layer.padding}`;
+  }
+  if (layer instanceof Dense) return `${layer.units} units${activationSuffix(layer)}`;
+  if (layer instanceof Dropout) return `rate ${layer.rate}`;
+  if (layer instanceof Activation) return layer.activation;
+  if (layer instanceof Flatten) return "flatten to a vector";
+  return "";
+}
+
+function paramFormula(layer: Layer, inputShape: Shape, params: number): string {
+  const total = groupThousands(params);
+  if (layer instanceof Conv2D) {
+    const [kh, kw] = layer.kernelSize;
+    const weights = `${kh}*${kw}*${inputShape[2]}`;
+    return layer.useBias
+      ? `(${weights} + 1) * ${layer.filters} = ${total}`
+      : `${weights} * ${layer.filters} = ${total}`;
+  }
+  if (layer instanceof Dense) {
+    return layer.useBias
+      ? `(${inputShape[0]} + 1) * ${layer.units} = ${total}`
+      : `${inputShape[0]} * ${layer.units} = ${total}`;
+  }
+  const specs = layer.paramSpecs(inputShape);
+  if (specs.length === 0) return "0 (no weights)";
+  return `${specs.map((s) => s.shape.join("*")).join(" + ")} = ${total}`;
+}
+
+function windowOf(
+  layer: Layer,
+): { window: [number, number]; stride: [number, number]; padding: Padding } | null {
+  if (layer instanceof Conv2D) {
+    return { window: layer.kernelSize, stride: layer.strides, padding: layer.padding };
+  }
+  if (layer instanceof Pooling2D) {
+    return { window: layer.poolSize, stride: layer.strides, padding: layer.padding };
+  }
+  return null;
+}
+
+/**
+ * Explains a model layer by layer: output-size arithmetic, parameter counts, and the
+ * configurations whose stride drops input pixels.
+ *
+ * @example
+ * ```ts
+ * import { explainModel } from "./explain.ts";
+ * import { mnistCnn } from "./models.ts";
+ * const rows = explainModel(mnistCnn());
+ * console.assert(rows[0]!.paramFormula === "(3*3*1 + 1) * 32 = 320");
+ * console.assert(rows[0]!.outputFormula === "(28 - 3) / 1 + 1 = 26");
+ * ```
+ */
+export function explainModel(model: ExplainableModel): ExplainRow[] {
+  let shape = model.inputShape;
+  return model.layers.map((layer) => {
+    const inputShape = shape;
+    const outputShape = layer.computeOutputShape(inputShape);
+    shape = outputShape;
+    let params = 0;
+    for (const s of layer.paramSpecs(inputShape)) params += sizeOf(s.shape);
+
+    const w = windowOf(layer);
+    const axes = w === null ? [] : [
+      axisArithmetic("height", inputShape[0]!, w.window[0], w.stride[0], w.padding),
+      axisArithmetic("width", inputShape[1]!, w.window[1], w.stride[1], w.padding),
+    ];
+    let outputFormula: string;
+    if (axes.length === 2) {
+      const [h, wd] = axes as [AxisArithmetic, AxisArithmetic];
+      outputFormula = h.formula === wd.formula
+        ? h.formula
+        : `height ${h.formula}; width ${wd.formula}`;
+    } else if (layer instanceof Flatten) {
+      outputFormula = `${inputShape.join(" * ")} = ${groupThousands(sizeOf(inputShape))}`;
+    } else if (layer instanceof Dense) {
+      outputFormula = `${groupThousands(inputShape[0]!)} inputs -> ${layer.units} units`;
+    } else {
+      outputFormula = "same shape as its input";
+    }
+    const [h, wd] = axes;
+    const same = h !== undefined && wd !== undefined && h.input === wd.input &&
+      h.window === wd.window && h.stride === wd.stride;
+    const warnings = same
+      ? [strideWarning(layer.name, h, true)].filter((x) => x !== null)
+      : axes.map((a) => strideWarning(layer.name, a, false)).filter((x) => x !== null);
+    return {
+      name: layer.name,
+      className: layer.className,
+      description: describe(layer),
+      inputShape,
+      outputShape,
+      axes,
+      outputFormula,
+      params,
+      paramFormula: paramFormula(layer, inputShape, params),
+      warnings,
+    };
+  });
+}
+
+/** Every stride warning of an explanation, in layer order. */
+export function strideWarnings(rows: readonly ExplainRow[]): StrideWarning[] {
+  return rows.flatMap((r) => r.warnings);
+}
+
+/**
+ * The explanation as text lines: a header, then per layer its description, the output-size
+ * formula, the parameter formula and any warning, then the total.
+ *
+ * @example
+ * ```ts
+ * import { explainModel, formatExplanation } from "./explain.ts";
+ * import { mnistDense } from "./models.ts";
+ * const text = formatExplanation(explainModel(mnistDense())).join("\n");
+ * console.assert(text.includes("(784 + 1) * 512 = 401,920"));
+ * console.assert(text.includes("Total params: 407,050"));
+ * ```
+ */
+export function formatExplanation(
+  rows: readonly ExplainRow[],
+  options: { title?: string } = {},
+): string[] {
+  const lines: string[] = [];
+  const input = rows[0]?.inputShape ?? [];
+  lines.push(`${options.title ?? "Model"}: input ${formatDims(input)}`);
+  lines.push("");
+  for (const r of rows) {
+    lines.push(`${r.name} (${r.className})${r.description === "" ? "" : `: ${r.description}`}`);
+    lines.push(`  output: ${r.outputFormula}  ->  ${formatDims(r.outputShape)}`);
+    lines.push(`  params: ${r.paramFormula}`);
+    for (const w of r.warnings) lines.push(`  WARNING: ${w.message}`);
+    lines.push("");
+  }
+  const total = rows.reduce((n, r) => n + r.params, 0);
+  const parts = rows.filter((r) => r.params > 0).map((r) => groupThousands(r.params));
+  lines.push(
+    `Total params: ${groupThousands(total)}${parts.length > 1 ? ` = ${parts.join(" + ")}` : ""}`,
+  );
+  const warnings = strideWarnings(rows);
+  if (warnings.length > 0) {
+    lines.push(`${warnings.length} stride warning${warnings.length === 1 ? "" : "s"}`);
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models from JSON
+
+function camel(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The spatial input shape from a Keras config's `batch_input_shape`/`batch_shape`/`input_shape`. */
+function inputShapeOf(config: Record<string, unknown>): number[] | undefined {
+  const batchShape = config.batchInputShape ?? config.batchShape;
+  if (Array.isArray(batchShape)) return batchShape.slice(1) as number[];
+  if (Array.isArray(config.inputShape)) return config.inputShape as number[];
+  return undefined;
+}
+
+/** An activation config may be a name or `{class_name, config}` (Keras 3). */
+function activationName(value: unknown): unknown {
+  if (isObject(value) && typeof value.className === "string") return value.className.toLowerCase();
+  return value;
+}
+
+const LAYER_KEYS: Record<string, readonly string[]> = {
+  Conv2D: ["filters", "kernelSize", "strides", "padding", "activation", "useBias"],
+  MaxPooling2D: ["poolSize", "strides", "padding"],
+  AveragePooling2D: ["poolSize", "strides", "padding"],
+  Dense: ["units", "activation", "useBias"],
+  Flatten: [],
+  Dropout: ["rate"],
+  Activation: ["activation"],
+};
+
+function buildLayer(className: string, config: Record<string, unknown>, where: string): Layer {
+  const keys = LAYER_KEYS[className];
+  if (keys === undefined) {
+    throw new TypeError(
+      `Cannot build layer ${where}: class "${className}" is not one of InputLayer, ${
+        Object.keys(LAYER_KEYS).join(", ")
+      }`,
+    );
+  }
+  // deno-lint-ignore no-explicit-any
+  const options: Record<string, any> = {};
+  for (const k of keys) {
+    if (config[k] !== undefined) {
+      options[k] = k === "activation" ? activationName(config[k]) : config[k];
+    }
+  }
+  if (typeof config.name === "string") options.name = config.name;
+  const inputShape = inputShapeOf(config);
+  if (inputShape !== undefined) options.inputShape = inputShape;
+  switch (className) {
+    case "Conv2D":
+      return new Conv2D(options as ConstructorParameters<typeof Conv2D>[0]);
+    case "MaxPooling2D":
+      return new MaxPooling2D(options);
+    case "AveragePooling2D":
+      return new AveragePooling2D(options);
+    case "Dense":
+      return new Dense(options as ConstructorParameters<typeof Dense>[0]);
+    case "Flatten":
+      return new Flatten(options);
+    case "Dropout":
+      return new Dropout(options as ConstructorParameters<typeof Dropout>[0]);
+    default:
+      return new Activation(options as ConstructorParameters<typeof Activation>[0]);
+  }
+}
+
+/**
+ * Builds a `Sequential` (topology only: freshly initialised weights) from JSON, either
+ *
+ * - a TF.js Layers `model.json` (what `saveModel` and `tfjs.converters` write): the layers of
+ *   `modelTopology.config.layers` (or `modelTopology.model_config.config.layers`), each
+ *   `{class_name, config}` with snake_case keys; an `InputLayer` gives the input shape; or
+ * - a small spec of layers, for trying a configuration without writing code:
+ *
+ * ```json
+ * { "name": "stride3",
+ *   "inputShape": [7, 7, 1],
+ *   "layers": [
+ *     { "class": "Conv2D", "filters": 1, "kernelSize": 3, "strides": 3 },
+ *     { "class": "Flatten" },
+ *     { "class": "Dense", "units": 10, "activation": "softmax" } ] }
+ * ```
+ *
+ *   Each layer names its Keras class in `class` (or `className`, `class_name`, `type`) next to
+ *   the constructor options of `mod.ts` (camelCase, or Keras's snake_case: `kernel_size`);
+ *   `{class_name, config}` entries work too. `inputShape` is `[height, width, channels]` (or
+ *   `[features]` for a Dense first layer), given at the top or on the first layer.
+ *
+ * Supported classes: Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dense, Dropout, Activation
+ * (and InputLayer). Initializers are ignored; load the weights separately.
+ *
+ * @example
+ * ```ts
+ * import { modelFromSpec } from "./explain.ts";
+ * const model = modelFromSpec({
+ *   inputShape: [7, 7, 1],
+ *   layers: [{ class: "Conv2D", filters: 1, kernel_size: 3, strides: 3 }],
+ * });
+ * console.assert(model.outputShape.join() === "2,2,1");
+ * ```
+ */
+export function modelFromSpec(json: unknown): Sequential {
+  if (!isObject(json)) throw new TypeError("Cannot read a model spec: expected a JSON object");
+  let entries: unknown;
+  let name: unknown = json.name;
+  let inputShape: unknown = json.inputShape ?? json.input_shape;
+  if (isObject(json.modelTopology)) {
+    const topology = json.modelTopology;
+    const config: unknown = topology.config ??
+      (isObject(topology.model_config) ? topology.model_config.config : undefined);
+    if (isObject(config)) {
+      name = config.name ?? name;
+      entries = config.layers;
+    } else entries = config;
+  } else {
+    entries = json.layers;
+  }
+  if (!Array.isArray(entries) || entries.length === 0) {
+    throw new TypeError(
+      'Cannot read a model spec: expected "layers" (or modelTopology.config.layers) to be a non-empty array',
+    );
+  }
+  const layers: Layer[] = [];
+  entries.forEach((entry, i) => {
+    if (!isObject(entry)) throw new TypeError(`Cannot read layer ${i}: expected an object`);
+    const className = entry.class_name ?? entry.className ?? entry.class ?? entry.type;
+    const raw = isObject(entry.config) ? entry.config : entry;
+    const config: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(raw)) config[camel(k)] = v;
+    if (typeof className !== "string") {
+      throw new TypeError(`Cannot read layer ${i}: it names no class ("class": "Conv2D")`);
+    }
+    if (className === "InputLayer") {
+      inputShape = inputShapeOf(config);
+      return;
+    }
+    if (layers.length === 0 && inputShapeOf(config) === undefined && inputShape !== undefined) {
+      config.inputShape = inputShape;
+    }
+    layers.push(buildLayer(className, config, `${i} (${String(config.name ?? className)})`));
+  });
+  if (layers[0]?.declaredInputShape === null || layers[0] === undefined) {
+    throw new TypeError(
+      'Cannot read a model spec: no input shape (give "inputShape": [28, 28, 1] at the top or on the first layer)',
+    );
+  }
+  return new Sequential({ ...(typeof name === "string" ? { name } : {}), layers });
+}
