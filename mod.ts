@@ -50,7 +50,24 @@ export type { Batch, Step, StepMetrics } from "./layers/step.ts";
 // pipelines
 export { Sequential } from "./pipelines/sequential.ts";
 export type { CompileOptions, FitOptions, History } from "./pipelines/sequential.ts";
-export { backward, evaluate, forward, loss, optimize, train } from "./pipelines/train.ts";
+export {
+  backward,
+  checkFinite,
+  evaluate,
+  forward,
+  loss,
+  NumericalFaultError,
+  optimize,
+  train,
+} from "./pipelines/train.ts";
+export type { OnNan } from "./pipelines/train.ts";
+export {
+  Checkpointer,
+  CheckpointError,
+  readCheckpoint,
+  restoreCheckpoint,
+  writeCheckpoint,
+} from "./pipelines/checkpoint.ts";
 export { mnist } from "./pipelines/mnist.ts";
 export type { Example, MnistOptions } from "./pipelines/mnist.ts";
 export { loadMnistSplit, mnistDefaultDir } from "./pipelines/mnist_files.ts";
@@ -65,3 +82,21 @@ export type { Callback, EpochLogs } from "./pipelines/callbacks.ts";
 export { mnistCnn, mnistDense } from "./pipelines/models.ts";
 export { saveModel } from "./pipelines/save_model.ts";
 export { runMnistTraining } from "./pipelines/mnist_training.ts";
+
+// the lecture's tools
+export { explainModel, formatExplanation, modelFromSpec } from "./pipelines/explain.ts";
+export { applyFilter, HAND_FILTERS, PLUS_7X7 } from "./pipelines/hand_filters.ts";
+export {
+  parseMetricsJsonl,
+  readMetricsJsonl,
+  recordsFromHistory,
+  trainingPlotSvg,
+  writeTrainingPlot,
+} from "./pipelines/svg_plot.ts";
+export {
+  confusionMatrix,
+  formatConfusionMatrix,
+  writeConfusionMatrixPng,
+} from "./pipelines/confusion_matrix.ts";
+export { convActivations, writeVisualizations } from "./pipelines/activation_maps.ts";
+export { encodePng, writePng } from "./pipelines/png_encode.ts";

@@ -223,10 +223,9 @@ export function restoreCheckpoint(
 ): { initialEpoch: number; initialHistory: History; resume?: ResumePoint } {
   const { header } = checkpoint;
   const expected = paramList(model);
+  // matched by position and shape: automatic layer names depend on what else the process built
   const same = expected.length === header.params.length &&
-    expected.every((p, i) =>
-      p.name === header.params[i]!.name && p.shape.join() === header.params[i]!.shape.join()
-    );
+    expected.every((p, i) => p.shape.join() === header.params[i]!.shape.join());
   if (!same) {
     throw new CheckpointError(
       file,

@@ -21,16 +21,15 @@
 import { convOutputLength, type Padding } from "../engine/conv_info.ts";
 import { type Shape, sizeOf } from "../engine/tensor.ts";
 import { Activation } from "../layers/activation.ts";
-import { AveragePooling2D } from "../layers/average_pooling2d.ts";
 import { Conv2D } from "../layers/conv2d.ts";
 import { Dense } from "../layers/dense.ts";
 import { Dropout } from "../layers/dropout.ts";
 import { Flatten } from "../layers/flatten.ts";
 import type { Layer } from "../layers/layer.ts";
-import { MaxPooling2D } from "../layers/max_pooling2d.ts";
 import { Pooling2D } from "../layers/pooling2d.ts";
 import { groupThousands } from "../layers/summary.ts";
-import { Sequential } from "./sequential.ts";
+import { ModelFormatError, modelFromTopology } from "./load_model.ts";
+import type { Sequential } from "./sequential.ts";
 
 /** The arithmetic of one spatial axis of a sliding window (conv or pooling). */
 export interface AxisArithmetic {
@@ -116,17 +115,16 @@ function uncovered(inLen: number, window: number, stride: number, padBefore: num
  * @example
  * ```ts
  * import { axisArithmetic } from "./explain.ts";
- * const a = axisArithmetic("height", 7, 3, 3, "valid");
+ * const a = axisArithmetic(7, { window: 3, stride: 3, padding: "valid" });
  * console.assert(a.formula === "(7 - 3) / 3 + 1 = 2.33 -> 2" && a.dropped.join() === "6");
  * ```
  */
 export function axisArithmetic(
-  axis: "height" | "width",
   input: number,
-  window: number,
-  stride: number,
-  padding: Padding,
+  options: { window: number; stride: number; padding: Padding; axis?: "height" | "width" },
 ): AxisArithmetic {
+  const { window, stride, padding } = options;
+  const axis = options.axis ?? "height";
   const { out, padBefore, padAfter } = convOutputLength(input, window, stride, padding);
   let exact: number;
   let formula: string;
@@ -137,12 +135,11 @@ export function axisArithmetic(
   } else if (stride === 1 && window % 2 === 1) {
     exact = input;
     const p = (window - 1) / 2;
-    formula =
-      `same: P = (${window} - 1) / 2 = ${p}; (${input} + 2*${p} - ${window}) / 1 + 1 = ${out}`;
+    formula = `P = (${window} - 1) / 2 = ${p}; (${input} + 2*${p} - ${window}) / 1 + 1 = ${out}`;
   } else {
     exact = input / stride;
     formula =
-      `same: ceil(${input} / ${stride}) = ${out}; padding (${out} - 1) * ${stride} + ${window} - ${input} = ${
+      `ceil(${input} / ${stride}) = ${out}; padding (${out} - 1) * ${stride} + ${window} - ${input} = ${
         padBefore + padAfter
       } (${padBefore} before, ${padAfter} after)`;
   }
@@ -290,8 +287,18 @@ export function explainModel(model: ExplainableModel): ExplainRow[] {
 
     const w = windowOf(layer);
     const axes = w === null ? [] : [
-      axisArithmetic("height", inputShape[0]!, w.window[0], w.stride[0], w.padding),
-      axisArithmetic("width", inputShape[1]!, w.window[1], w.stride[1], w.padding),
+      axisArithmetic(inputShape[0]!, {
+        axis: "height",
+        window: w.window[0],
+        stride: w.stride[0],
+        padding: w.padding,
+      }),
+      axisArithmetic(inputShape[1]!, {
+        axis: "width",
+        window: w.window[1],
+        stride: w.stride[1],
+        padding: w.padding,
+      }),
     ];
     let outputFormula: string;
     if (axes.length === 2) {
@@ -327,7 +334,31 @@ export function explainModel(model: ExplainableModel): ExplainRow[] {
   });
 }
 
-/** Every stride warning of an explanation, in layer order. */
+/** Word-wraps `text` to `width` columns, the first line indented by `first`, the rest by `rest`. */
+function wrapWords(text: string, width: number, first: string, rest: string): string[] {
+  const lines: string[] = [];
+  let line = first;
+  for (const word of text.split(" ")) {
+    const indent = lines.length === 0 ? first : rest;
+    if (line.length > indent.length && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = rest + word;
+    } else line += (line.length > indent.length ? " " : "") + word;
+  }
+  lines.push(line);
+  return lines;
+}
+
+/**
+ * Every stride warning of an explanation, in layer order.
+ *
+ * @example
+ * ```ts
+ * import { explainModel, strideWarnings } from "./explain.ts";
+ * import { mnistCnn } from "./models.ts";
+ * console.assert(strideWarnings(explainModel(mnistCnn())).length === 0);
+ * ```
+ */
 export function strideWarnings(rows: readonly ExplainRow[]): StrideWarning[] {
   return rows.flatMap((r) => r.warnings);
 }
@@ -357,7 +388,7 @@ export function formatExplanation(
     lines.push(`${r.name} (${r.className})${r.description === "" ? "" : `: ${r.description}`}`);
     lines.push(`  output: ${r.outputFormula}  ->  ${formatDims(r.outputShape)}`);
     lines.push(`  params: ${r.paramFormula}`);
-    for (const w of r.warnings) lines.push(`  WARNING: ${w.message}`);
+    for (const w of r.warnings) lines.push(...wrapWords(`WARNING: ${w.message}`, 96, "  ", "    "));
     lines.push("");
   }
   const total = rows.reduce((n, r) => n + r.params, 0);
@@ -375,81 +406,16 @@ export function formatExplanation(
 // ---------------------------------------------------------------------------------------------
 // Models from JSON
 
-function camel(key: string): string {
-  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** The spatial input shape from a Keras config's `batch_input_shape`/`batch_shape`/`input_shape`. */
-function inputShapeOf(config: Record<string, unknown>): number[] | undefined {
-  const batchShape = config.batchInputShape ?? config.batchShape;
-  if (Array.isArray(batchShape)) return batchShape.slice(1) as number[];
-  if (Array.isArray(config.inputShape)) return config.inputShape as number[];
-  return undefined;
-}
-
-/** An activation config may be a name or `{class_name, config}` (Keras 3). */
-function activationName(value: unknown): unknown {
-  if (isObject(value) && typeof value.className === "string") return value.className.toLowerCase();
-  return value;
-}
-
-const LAYER_KEYS: Record<string, readonly string[]> = {
-  Conv2D: ["filters", "kernelSize", "strides", "padding", "activation", "useBias"],
-  MaxPooling2D: ["poolSize", "strides", "padding"],
-  AveragePooling2D: ["poolSize", "strides", "padding"],
-  Dense: ["units", "activation", "useBias"],
-  Flatten: [],
-  Dropout: ["rate"],
-  Activation: ["activation"],
-};
-
-function buildLayer(className: string, config: Record<string, unknown>, where: string): Layer {
-  const keys = LAYER_KEYS[className];
-  if (keys === undefined) {
-    throw new TypeError(
-      `Cannot build layer ${where}: class "${className}" is not one of InputLayer, ${
-        Object.keys(LAYER_KEYS).join(", ")
-      }`,
-    );
-  }
-  // deno-lint-ignore no-explicit-any
-  const options: Record<string, any> = {};
-  for (const k of keys) {
-    if (config[k] !== undefined) {
-      options[k] = k === "activation" ? activationName(config[k]) : config[k];
-    }
-  }
-  if (typeof config.name === "string") options.name = config.name;
-  const inputShape = inputShapeOf(config);
-  if (inputShape !== undefined) options.inputShape = inputShape;
-  switch (className) {
-    case "Conv2D":
-      return new Conv2D(options as ConstructorParameters<typeof Conv2D>[0]);
-    case "MaxPooling2D":
-      return new MaxPooling2D(options);
-    case "AveragePooling2D":
-      return new AveragePooling2D(options);
-    case "Dense":
-      return new Dense(options as ConstructorParameters<typeof Dense>[0]);
-    case "Flatten":
-      return new Flatten(options);
-    case "Dropout":
-      return new Dropout(options as ConstructorParameters<typeof Dropout>[0]);
-    default:
-      return new Activation(options as ConstructorParameters<typeof Activation>[0]);
-  }
-}
-
 /**
- * Builds a `Sequential` (topology only: freshly initialised weights) from JSON, either
+ * Builds a `Sequential` (with freshly initialised weights: this reads the topology only) from
+ * JSON, either
  *
- * - a TF.js Layers `model.json` (what `saveModel` and `tfjs.converters` write): the layers of
- *   `modelTopology.config.layers` (or `modelTopology.model_config.config.layers`), each
- *   `{class_name, config}` with snake_case keys; an `InputLayer` gives the input shape; or
+ * - a TF.js Layers `model.json` (what `saveModel` and the tensorflowjs converter write), read by
+ *   `modelFromTopology` of `load_model.ts`; or
  * - a small spec of layers, for trying a configuration without writing code:
  *
  * ```json
@@ -462,12 +428,15 @@ function buildLayer(className: string, config: Record<string, unknown>, where: s
  * ```
  *
  *   Each layer names its Keras class in `class` (or `className`, `class_name`, `type`) next to
- *   the constructor options of `mod.ts` (camelCase, or Keras's snake_case: `kernel_size`);
- *   `{class_name, config}` entries work too. `inputShape` is `[height, width, channels]` (or
- *   `[features]` for a Dense first layer), given at the top or on the first layer.
+ *   the options of the layer constructors in `mod.ts`, camelCase (`kernelSize`) or Keras's
+ *   snake_case (`kernel_size`); Keras's `{class_name, config}` entries work too. `inputShape` is
+ *   `[height, width, channels]` (`[features]` for a Dense first layer), given at the top or on
+ *   the first layer. Classes: Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dense, Dropout,
+ *   Activation (and a leading InputLayer).
  *
- * Supported classes: Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dense, Dropout, Activation
- * (and InputLayer). Initializers are ignored; load the weights separately.
+ * @param json The parsed JSON.
+ * @param file The file it came from, for error messages.
+ * @throws {ModelFormatError} naming the file when the JSON is neither, or a layer is invalid.
  *
  * @example
  * ```ts
@@ -479,50 +448,33 @@ function buildLayer(className: string, config: Record<string, unknown>, where: s
  * console.assert(model.outputShape.join() === "2,2,1");
  * ```
  */
-export function modelFromSpec(json: unknown): Sequential {
-  if (!isObject(json)) throw new TypeError("Cannot read a model spec: expected a JSON object");
-  let entries: unknown;
-  let name: unknown = json.name;
-  let inputShape: unknown = json.inputShape ?? json.input_shape;
-  if (isObject(json.modelTopology)) {
-    const topology = json.modelTopology;
-    const config: unknown = topology.config ??
-      (isObject(topology.model_config) ? topology.model_config.config : undefined);
-    if (isObject(config)) {
-      name = config.name ?? name;
-      entries = config.layers;
-    } else entries = config;
-  } else {
-    entries = json.layers;
+export function modelFromSpec(json: unknown, file = "spec.json"): Sequential {
+  if (isObject(json) && json.modelTopology !== undefined) {
+    return modelFromTopology(json.modelTopology, file);
   }
-  if (!Array.isArray(entries) || entries.length === 0) {
-    throw new TypeError(
-      'Cannot read a model spec: expected "layers" (or modelTopology.config.layers) to be a non-empty array',
+  if (!isObject(json) || !Array.isArray(json.layers) || json.layers.length === 0) {
+    throw new ModelFormatError(
+      file,
+      'a TF.js model.json or a spec {"inputShape": [...], "layers": [{"class": "Conv2D", ...}]}',
+      JSON.stringify(json)?.slice(0, 120) ?? String(json),
     );
   }
-  const layers: Layer[] = [];
-  entries.forEach((entry, i) => {
-    if (!isObject(entry)) throw new TypeError(`Cannot read layer ${i}: expected an object`);
-    const className = entry.class_name ?? entry.className ?? entry.class ?? entry.type;
-    const raw = isObject(entry.config) ? entry.config : entry;
-    const config: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(raw)) config[camel(k)] = v;
-    if (typeof className !== "string") {
-      throw new TypeError(`Cannot read layer ${i}: it names no class ("class": "Conv2D")`);
+  const inputShape = json.inputShape ?? json.input_shape;
+  const layers = json.layers.map((entry: unknown, i: number) => {
+    if (!isObject(entry)) {
+      throw new ModelFormatError(file, `layer ${i} to be an object`, JSON.stringify(entry));
     }
-    if (className === "InputLayer") {
-      inputShape = inputShapeOf(config);
-      return;
-    }
-    if (layers.length === 0 && inputShapeOf(config) === undefined && inputShape !== undefined) {
+    if (isObject(entry.config)) return entry; // already {class_name, config}
+    const { class: c1, className: c2, class_name: c3, type: c4, ...config } = entry;
+    const className = c1 ?? c2 ?? c3 ?? c4;
+    if (i === 0 && Array.isArray(inputShape) && config.inputShape === undefined) {
       config.inputShape = inputShape;
     }
-    layers.push(buildLayer(className, config, `${i} (${String(config.name ?? className)})`));
+    return { class_name: className, config };
   });
-  if (layers[0]?.declaredInputShape === null || layers[0] === undefined) {
-    throw new TypeError(
-      'Cannot read a model spec: no input shape (give "inputShape": [28, 28, 1] at the top or on the first layer)',
-    );
-  }
-  return new Sequential({ ...(typeof name === "string" ? { name } : {}), layers });
+  const name = typeof json.name === "string" ? json.name : undefined;
+  return modelFromTopology(
+    { class_name: "Sequential", config: { ...(name === undefined ? {} : { name }), layers } },
+    file,
+  );
 }

@@ -16,9 +16,11 @@
  * @module
  */
 
+import { join } from "node:path";
 import { type Conv2DInfo, conv2dInfo, type Padding } from "../engine/conv_info.ts";
 import { conv2dForward } from "../engine/kernels/conv2d.ts";
-import type { MapView } from "./image_grid.ts";
+import { hconcat, labelledMap, mapRange, type MapView, titled, vconcat } from "./image_grid.ts";
+import { type RgbImage, writePng } from "./png_encode.ts";
 
 /** A single-channel filter: `rows * cols` weights, row-major, top row first. */
 export interface HandFilter {
@@ -167,8 +169,21 @@ export function applyFilter(
   return { rows: info.outH, cols: info.outW, values: y, info };
 }
 
-/** An 8-bit image (0..255) as a map scaled to [0, 1], as the networks see it. */
-export function imageToMap(pixels: Uint8Array, rows: number, cols: number): MapView {
+/**
+ * An 8-bit image (0..255, row-major) as a map scaled to [0, 1], as the networks see it.
+ *
+ * @example
+ * ```ts
+ * import { imageToMap } from "./hand_filters.ts";
+ * const map = imageToMap(Uint8Array.of(0, 255, 51, 0), { rows: 2, cols: 2 });
+ * console.assert(map.values[1] === 1 && Math.abs(map.values[2]! - 0.2) < 1e-6);
+ * ```
+ */
+export function imageToMap(
+  pixels: Uint8Array,
+  size: { rows: number; cols: number },
+): MapView & { values: Float32Array } {
+  const { rows, cols } = size;
   return { rows, cols, values: Float32Array.from(pixels.subarray(0, rows * cols), (p) => p / 255) };
 }
 
@@ -209,27 +224,93 @@ export function formatFilter(filter: HandFilter): string[] {
   return lines;
 }
 
-/**
- * The output-size arithmetic of a setting, with the numbers filled in:
- * `(7 - 3) / 2 + 1 = 3` for `valid`, `(7 + 2*1 - 3) / 1 + 1 = 7` for `same` with an odd filter.
- */
-export function sizeFormula(inLen: number, filter: number, setting: FilterSetting): string {
-  const { stride, padding } = setting;
-  if (padding === "valid") {
-    const exact = (inLen - filter) / stride + 1;
-    return `(${inLen} - ${filter}) / ${stride} + 1 = ${formatExact(exact)}`;
-  }
-  const out = Math.ceil(inLen / stride);
-  const total = Math.max((out - 1) * stride + filter - inLen, 0);
-  if (stride === 1 && filter % 2 === 1) {
-    const p = (filter - 1) / 2;
-    return `same: P = (${filter} - 1) / 2 = ${p}; (${inLen} + 2*${p} - ${filter}) / 1 + 1 = ${out}`;
-  }
-  return `same: ceil(${inLen} / ${stride}) = ${out}, padding ${total} (${
-    Math.floor(total / 2)
-  } before, ${total - Math.floor(total / 2)} after)`;
+/** A file-name friendly name of a setting: `s1_valid`, `s2_valid`, `s1_same`. */
+export function settingName(setting: FilterSetting): string {
+  return `s${setting.stride}_${setting.padding}`;
 }
 
-function formatExact(x: number): string {
-  return Number.isInteger(x) ? String(x) : `${x.toFixed(2)} -> ${Math.floor(x)}`;
+function formatNumber(x: number): string {
+  const s = Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2).replace(/\.?0+$/, "");
+  return s === "-0" ? "0" : s;
+}
+
+/** The panel of one response map: filter, setting and size, and the value range (black..white). */
+export function responsePanel(
+  response: FilterResponse,
+  filter: HandFilter,
+  setting: FilterSetting,
+): RgbImage {
+  const { min, max } = mapRange(response.values);
+  return labelledMap(response, {
+    label: [
+      filter.title,
+      `s=${setting.stride} ${setting.padding}: ${response.rows}x${response.cols}`,
+      `${formatNumber(min)} .. ${formatNumber(max)}`,
+    ],
+  });
+}
+
+/** The panel of an input image, with a two-line caption and its size. */
+export function inputPanel(image: MapView, caption: readonly [string, string]): RgbImage {
+  return labelledMap(image, { label: [...caption, `${image.rows}x${image.cols}`] });
+}
+
+/** Options of {@linkcode writeFilterPictures}. */
+export interface FilterPicturesOptions {
+  /** Two caption lines for the input, e.g. `["test #0", "label 7"]`. */
+  caption: readonly [string, string];
+  /** Filters to apply (default {@linkcode HAND_FILTERS}). */
+  filters?: readonly HandFilter[];
+  /** Settings to apply them with (default {@linkcode FILTER_SETTINGS}). */
+  settings?: readonly FilterSetting[];
+}
+
+/**
+ * Applies every filter with every setting to `image` and writes into `dir`: `input.png`, one
+ * `<filter>_<setting>.png` per response map (e.g. `horizontal_s2_valid.png`), each a
+ * {@linkcode labelledMap} panel (maps upscaled to fit 224x224, min-max scaled: black is the
+ * lowest response, white the highest), and `overview.png`, one row per filter: the input, then
+ * its responses. Returns the paths written.
+ *
+ * @example
+ * ```ts ignore
+ * import { PLUS_7X7, writeFilterPictures } from "./hand_filters.ts";
+ * await writeFilterPictures(PLUS_7X7, "out/filters/plus7x7", { caption: ["7x7 example", "a plus sign"] });
+ * ```
+ */
+export async function writeFilterPictures(
+  image: MapView,
+  dir: string,
+  options: FilterPicturesOptions,
+): Promise<string[]> {
+  const filters = options.filters ?? HAND_FILTERS;
+  const settings = options.settings ?? FILTER_SETTINGS;
+  const written: string[] = [];
+  const save = async (name: string, picture: RgbImage) => {
+    const path = join(dir, name);
+    await writePng(path, picture);
+    written.push(path);
+  };
+  const input = inputPanel(image, options.caption);
+  await save("input.png", input);
+  const rows: RgbImage[] = [];
+  for (const filter of filters) {
+    const panels = [input];
+    for (const setting of settings) {
+      const panel = responsePanel(applyFilter(image, filter, setting), filter, setting);
+      await save(`${filter.name}_${settingName(setting)}.png`, panel);
+      panels.push(panel);
+    }
+    rows.push(hconcat(panels));
+  }
+  await save(
+    "overview.png",
+    titled(vconcat(rows), [
+      `${
+        options.caption.join(", ")
+      }: the input, then each filter with stride 1, stride 2 and same padding.`,
+      "Each map is scaled on its own: black = its lowest value, white = its highest.",
+    ]),
+  );
+  return written;
 }

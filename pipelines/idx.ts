@@ -122,6 +122,8 @@ export class IdxParser {
   #magic = 0;
   #dims: number[] | undefined;
   #data: Uint8Array | undefined;
+  /** Declared data size; `#data` grows toward it as bytes arrive. */
+  #size = 0;
   #dataFilled = 0;
   #finished = false;
 
@@ -153,14 +155,23 @@ export class IdxParser {
     }
     if (offset === chunk.length) return;
     // The header is complete, so #data is allocated.
-    const data = this.#data as Uint8Array;
+    let data = this.#data as Uint8Array;
     const rest = chunk.length - offset;
-    if (rest > data.length - this.#dataFilled) {
+    if (rest > this.#size - this.#dataFilled) {
       throw new IdxFormatError(
         this.#file,
-        `expected ${data.length} bytes of data after the ${this.#header.length}-byte header, ` +
-          `found ${this.#dataFilled + rest - data.length} or more trailing bytes`,
+        `expected ${this.#size} bytes of data after the ${this.#header.length}-byte header, ` +
+          `found ${this.#dataFilled + rest - this.#size} or more trailing bytes`,
       );
+    }
+    if (this.#dataFilled + rest > data.length) {
+      // grow by doubling toward the declared size: memory follows the bytes that arrived, so a
+      // corrupt header declaring a huge size costs nothing until the data is really there
+      const grown = new Uint8Array(
+        Math.min(this.#size, Math.max(data.length * 2, this.#dataFilled + rest)),
+      );
+      grown.set(data.subarray(0, this.#dataFilled));
+      this.#data = data = grown;
     }
     data.set(chunk.subarray(offset), this.#dataFilled);
     this.#dataFilled += rest;
@@ -181,10 +192,10 @@ export class IdxParser {
         `truncated header: expected ${expected} header bytes, found ${this.#headerFilled}`,
       );
     }
-    if (this.#dataFilled !== this.#data.length) {
+    if (this.#dataFilled !== this.#size) {
       throw new IdxFormatError(
         this.#file,
-        `truncated data: expected ${this.#data.length} bytes of data, found ${this.#dataFilled}`,
+        `truncated data: expected ${this.#size} bytes of data, found ${this.#dataFilled}`,
       );
     }
     return { magic: this.#magic, dims: this.#dims, data: this.#data };
@@ -215,7 +226,8 @@ export class IdxParser {
       );
     }
     this.#dims = dims;
-    this.#data = new Uint8Array(size);
+    this.#size = size;
+    this.#data = new Uint8Array(Math.min(size, 1 << 16));
   }
 
   #checkMagic(h: Uint8Array): void {

@@ -118,7 +118,12 @@ export function lineHeight(scale = 1): number {
  * console.assert(image.data.length === 24 && image.data[0] === 255);
  * ```
  */
-export function createImage(width: number, height: number, background: Rgb = WHITE): RgbImage {
+export function createImage(
+  width: number,
+  height: number,
+  options: { background?: Rgb } = {},
+): RgbImage {
+  const background = options.background ?? WHITE;
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < data.length; i += 3) {
     data[i] = background[0];
@@ -128,14 +133,32 @@ export function createImage(width: number, height: number, background: Rgb = WHI
   return { width, height, data };
 }
 
-/** Fills a rectangle (clipped to the raster). */
-export function fillRect(
-  image: RgbImage,
-  rect: { x: number; y: number; width: number; height: number },
-  color: Rgb,
-): void {
-  const x0 = Math.max(0, rect.x), x1 = Math.min(image.width, rect.x + rect.width);
-  const y0 = Math.max(0, rect.y), y1 = Math.min(image.height, rect.y + rect.height);
+/** A rectangle on a raster, in pixels. */
+export interface Rect {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * Fills a rectangle with a colour (clipped to the raster).
+ *
+ * @example
+ * ```ts
+ * import { BLACK, createImage, fillRect } from "./image_grid.ts";
+ * const image = createImage(4, 4);
+ * fillRect(image, { x: 1, y: 1, width: 2, height: 2, color: BLACK });
+ * console.assert(image.data[(1 * 4 + 1) * 3] === 0 && image.data[0] === 255);
+ * ```
+ */
+export function fillRect(image: RgbImage, rect: Rect & { readonly color: Rgb }): void {
+  const color = rect.color;
+  // rounded, so a fractional position still lands on whole pixels
+  const x0 = Math.max(0, Math.round(rect.x));
+  const x1 = Math.min(image.width, Math.round(rect.x + rect.width));
+  const y0 = Math.max(0, Math.round(rect.y));
+  const y1 = Math.min(image.height, Math.round(rect.y + rect.height));
   for (let y = y0; y < y1; y++) {
     for (let x = x0; x < x1; x++) {
       const o = (y * image.width + x) * 3;
@@ -146,17 +169,14 @@ export function fillRect(
   }
 }
 
-/** Draws a one-pixel frame just outside a rectangle. */
-export function drawFrame(
-  image: RgbImage,
-  rect: { x: number; y: number; width: number; height: number },
-  color: Rgb = FRAME,
-): void {
+/** Draws a one-pixel frame (light gray by default) just outside a rectangle. */
+export function drawFrame(image: RgbImage, rect: Rect & { readonly color?: Rgb }): void {
   const { x, y, width, height } = rect;
-  fillRect(image, { x: x - 1, y: y - 1, width: width + 2, height: 1 }, color);
-  fillRect(image, { x: x - 1, y: y + height, width: width + 2, height: 1 }, color);
-  fillRect(image, { x: x - 1, y, width: 1, height }, color);
-  fillRect(image, { x: x + width, y, width: 1, height }, color);
+  const color = rect.color ?? FRAME;
+  fillRect(image, { x: x - 1, y: y - 1, width: width + 2, height: 1, color });
+  fillRect(image, { x: x - 1, y: y + height, width: width + 2, height: 1, color });
+  fillRect(image, { x: x - 1, y, width: 1, height, color });
+  fillRect(image, { x: x + width, y, width: 1, height, color });
 }
 
 /**
@@ -167,17 +187,16 @@ export function drawFrame(
  * ```ts
  * import { createImage, drawText, textWidth } from "./image_grid.ts";
  * const image = createImage(textWidth("CONV2D", 2), 14);
- * drawText(image, "conv2d", 0, 0, { scale: 2 });
+ * drawText(image, "conv2d", { x: 0, y: 0, scale: 2 });
  * console.assert(image.data.some((v) => v < 128));
  * ```
  */
 export function drawText(
   image: RgbImage,
   text: string,
-  x: number,
-  y: number,
-  options: { scale?: number; color?: Rgb } = {},
+  options: { x: number; y: number; scale?: number; color?: Rgb },
 ): void {
+  const { x, y } = options;
   const scale = options.scale ?? 1;
   const color = options.color ?? TEXT;
   let cx = x;
@@ -187,11 +206,13 @@ export function drawText(
       const bits = glyph[row]!;
       for (let col = 0; col < GLYPH_WIDTH; col++) {
         if ((bits >> (GLYPH_WIDTH - 1 - col)) & 1) {
-          fillRect(
-            image,
-            { x: cx + col * scale, y: y + row * scale, width: scale, height: scale },
+          fillRect(image, {
+            x: cx + col * scale,
+            y: y + row * scale,
+            width: scale,
+            height: scale,
             color,
-          );
+          });
         }
       }
     }
@@ -200,7 +221,12 @@ export function drawText(
 }
 
 /** Splits `text` at spaces into lines no wider than `maxWidth` pixels (long words are cut). */
-export function wrapText(text: string, maxWidth: number, scale = 1): string[] {
+export function wrapText(
+  text: string,
+  maxWidth: number,
+  options: { scale?: number } = {},
+): string[] {
+  const scale = options.scale ?? 1;
   const perLine = Math.max(1, Math.floor((maxWidth / scale + 1) / (GLYPH_WIDTH + 1)));
   const lines: string[] = [];
   let line = "";
@@ -222,7 +248,15 @@ export function wrapText(text: string, maxWidth: number, scale = 1): string[] {
   return lines;
 }
 
-/** The smallest and largest finite value of a map (0, 0 if there is none). */
+/**
+ * The smallest and largest value of a map (0, 0 if it has none).
+ *
+ * @example
+ * ```ts
+ * import { mapRange } from "./image_grid.ts";
+ * console.assert(mapRange([3, -1, 2]).min === -1);
+ * ```
+ */
 export function mapRange(values: ArrayLike<number>): { min: number; max: number } {
   let min = Infinity, max = -Infinity;
   for (let i = 0; i < values.length; i++) {
@@ -235,7 +269,7 @@ export function mapRange(values: ArrayLike<number>): { min: number; max: number 
 
 /**
  * Min-max scaling to gray levels: the smallest value becomes 0 (black), the largest 255 (white).
- * A constant map is all black. `range` overrides the map's own min and max (values outside are
+ * A constant map is black if it is all zeros (a dead ReLU map), else mid-gray. `range` overrides the map's own min and max (values outside are
  * clipped).
  *
  * @example
@@ -250,7 +284,7 @@ export function toGray(
 ): Uint8Array {
   const out = new Uint8Array(values.length);
   const span = range.max - range.min;
-  if (!(span > 0)) return out;
+  if (!(span > 0)) return out.fill(range.max === 0 && range.min === 0 ? 0 : 128);
   for (let i = 0; i < values.length; i++) {
     const t = (values[i]! - range.min) / span;
     out[i] = Math.round(255 * Math.min(1, Math.max(0, t)));
@@ -258,22 +292,37 @@ export function toGray(
   return out;
 }
 
-/** The largest integer upscaling factor that fits a `rows x cols` map in a `box x box` square. */
-export function fitScale(rows: number, cols: number, box: number): number {
-  return Math.max(1, Math.floor(box / Math.max(rows, cols)));
+/**
+ * The largest integer upscaling factor that fits a `rows x cols` map in a `box x box` square.
+ *
+ * @example
+ * ```ts
+ * import { fitScale } from "./image_grid.ts";
+ * console.assert(fitScale({ rows: 28, cols: 28 }, 224) === 8);
+ * ```
+ */
+export function fitScale(map: { rows: number; cols: number }, box: number): number {
+  return Math.max(1, Math.floor(box / Math.max(map.rows, map.cols)));
 }
 
 /**
  * Draws a map, min-max scaled to gray (or to `range`), upscaled `scale` times with
  * nearest-neighbour, its top-left corner at (x, y).
+ *
+ * @example
+ * ```ts
+ * import { createImage, drawMap } from "./image_grid.ts";
+ * const image = createImage(4, 2);
+ * drawMap(image, { rows: 1, cols: 2, values: [0, 1] }, { x: 0, y: 0, scale: 2 });
+ * console.assert(image.data[0] === 0 && image.data[(1 * 4 + 3) * 3] === 255);
+ * ```
  */
 export function drawMap(
   image: RgbImage,
   map: MapView,
-  x: number,
-  y: number,
-  options: { scale: number; range?: { min: number; max: number } },
+  options: { x: number; y: number; scale: number; range?: { min: number; max: number } },
 ): void {
+  const { x, y } = options;
   const { rows, cols } = map;
   if (map.values.length !== rows * cols) {
     throw new TypeError(
@@ -285,7 +334,7 @@ export function drawMap(
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const g = gray[r * cols + c]!;
-      fillRect(image, { x: x + c * s, y: y + r * s, width: s, height: s }, [g, g, g]);
+      fillRect(image, { x: x + c * s, y: y + r * s, width: s, height: s, color: [g, g, g] });
     }
   }
 }
@@ -315,16 +364,16 @@ export interface LabelledMapOptions {
 export function labelledMap(map: MapView, options: LabelledMapOptions): RgbImage {
   const box = options.box ?? 224;
   const fontScale = options.fontScale ?? 2;
-  const lines = options.label.flatMap((l) => wrapText(l, box, fontScale));
+  const lines = options.label.flatMap((l) => wrapText(l, box, { scale: fontScale }));
   const labelHeight = lines.length * lineHeight(fontScale);
   const image = createImage(box + 2 * MARGIN, 2 * MARGIN + labelHeight + GAP + box);
   lines.forEach((line, i) =>
-    drawText(image, line, MARGIN, MARGIN + i * lineHeight(fontScale), { scale: fontScale })
+    drawText(image, line, { x: MARGIN, y: MARGIN + i * lineHeight(fontScale), scale: fontScale })
   );
-  const scale = fitScale(map.rows, map.cols, box);
+  const scale = fitScale(map, box);
   const x = MARGIN + Math.floor((box - map.cols * scale) / 2);
   const y = MARGIN + labelHeight + GAP + Math.floor((box - map.rows * scale) / 2);
-  drawMap(image, map, x, y, { scale });
+  drawMap(image, map, { x, y, scale });
   drawFrame(image, { x, y, width: map.cols * scale, height: map.rows * scale });
   return image;
 }
@@ -347,7 +396,15 @@ export interface ImageGridOptions {
   header?: MapView;
 }
 
-/** Grid width for `n` maps: 8 columns from 16 maps on (32 -> 4x8, 64 -> 8x8), else ceil(sqrt(n)). */
+/**
+ * Grid width for `n` maps: 8 columns from 16 maps on (32 -> 4x8, 64 -> 8x8), else ceil(sqrt(n)).
+ *
+ * @example
+ * ```ts
+ * import { gridColumns } from "./image_grid.ts";
+ * console.assert(gridColumns(32) === 8 && gridColumns(9) === 3);
+ * ```
+ */
 export function gridColumns(n: number): number {
   return n >= 16 ? 8 : Math.max(1, Math.ceil(Math.sqrt(n)));
 }
@@ -382,25 +439,45 @@ export function imageGrid(cells: readonly GridCell[], options: ImageGridOptions 
   let textX = MARGIN;
   if (options.header !== undefined) {
     const h = options.header;
-    const scale = fitScale(h.rows, h.cols, headerSize);
-    drawMap(image, h, MARGIN, MARGIN, { scale });
+    const scale = fitScale(h, headerSize);
+    drawMap(image, h, { x: MARGIN, y: MARGIN, scale });
     drawFrame(image, { x: MARGIN, y: MARGIN, width: h.cols * scale, height: h.rows * scale });
     textX += headerSize + 2 * GAP;
   }
   title.forEach((line, i) =>
-    drawText(image, line, textX, MARGIN + i * lineHeight(2), { scale: 2 })
+    drawText(image, line, { x: textX, y: MARGIN + i * lineHeight(2), scale: 2 })
   );
   cells.forEach((cell, i) => {
     const cx = MARGIN + (i % columns) * (box + GAP);
     const cy = top + Math.floor(i / columns) * (captionHeight + box + GAP);
-    if (cell.label !== undefined) drawText(image, cell.label, cx, cy);
-    const scale = fitScale(cell.rows, cell.cols, box);
+    if (cell.label !== undefined) drawText(image, cell.label, { x: cx, y: cy });
+    const scale = fitScale(cell, box);
     const x = cx + Math.floor((box - cell.cols * scale) / 2);
     const y = cy + captionHeight + Math.floor((box - cell.rows * scale) / 2);
-    drawMap(image, cell, x, y, { scale });
+    drawMap(image, cell, { x, y, scale });
     drawFrame(image, { x, y, width: cell.cols * scale, height: cell.rows * scale });
   });
   return image;
+}
+
+/**
+ * A picture with title lines (font scale 2) added above it.
+ *
+ * @example
+ * ```ts
+ * import { createImage, titled } from "./image_grid.ts";
+ * console.assert(titled(createImage(300, 10), ["TITLE"]).height === 8 + 18 + 10);
+ * ```
+ */
+export function titled(image: RgbImage, lines: readonly string[]): RgbImage {
+  const wrapped = lines.flatMap((l) => wrapText(l, image.width - 2 * MARGIN, { scale: 2 }));
+  const top = MARGIN + wrapped.length * lineHeight(2);
+  const out = createImage(image.width, top + image.height);
+  wrapped.forEach((line, i) =>
+    drawText(out, line, { x: MARGIN, y: MARGIN + i * lineHeight(2), scale: 2 })
+  );
+  blit(out, image, 0, top);
+  return out;
 }
 
 /**

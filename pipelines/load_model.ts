@@ -502,11 +502,12 @@ async function readWeightEntries(
   dir: string,
   manifest: unknown,
   file: string,
-): Promise<WeightEntry[]> {
+): Promise<{ entries: WeightEntry[]; sizeErrors: ModelFormatError[] }> {
   if (!Array.isArray(manifest)) {
     throw new ModelFormatError(file, "weightsManifest to be a list of groups", show(manifest));
   }
   const entries: WeightEntry[] = [];
+  const sizeErrors: ModelFormatError[] = [];
   for (const [g, group] of manifest.entries()) {
     if (!isObject(group) || !Array.isArray(group.paths) || !Array.isArray(group.weights)) {
       throw new ModelFormatError(
@@ -567,14 +568,16 @@ async function readWeightEntries(
       });
     }
     if (offset !== total) {
-      throw new ModelFormatError(
-        groupFile,
-        `${offset} bytes of weights (as ${file} lists them)`,
-        `${total} bytes${total < offset ? " (truncated)" : ""}`,
+      sizeErrors.push(
+        new ModelFormatError(
+          groupFile,
+          `${offset} bytes of weights (as ${file} lists them)`,
+          `${total} bytes${total < offset ? " (truncated)" : ""}`,
+        ),
       );
     }
   }
-  return entries;
+  return { entries, sizeErrors };
 }
 
 /** The param's name as TF.js may suffix it: `kernel_1` or `kernel:0` -> `kernel`. */
@@ -584,7 +587,12 @@ function shortName(weightName: string): string {
 }
 
 /** Copies the manifest's weights into the built model, by name or by order (see the module doc). */
-function assignWeights(model: Sequential, entries: WeightEntry[], file: string): void {
+function assignWeights(
+  model: Sequential,
+  entries: WeightEntry[],
+  file: string,
+  sizeErrors: ModelFormatError[],
+): void {
   const params = model.store.layers.flatMap((l) =>
     l.params.map((p) => ({ full: `${l.layer.name}/${p.name}`, param: p }))
   );
@@ -593,8 +601,15 @@ function assignWeights(model: Sequential, entries: WeightEntry[], file: string):
     params.every((p) => byName.has(p.full));
   const list = (ps: typeof params) => ps.map((p) => `${p.full} [${p.param.shape}]`).join(", ");
   if (entries.length !== params.length) {
-    const missing = params.slice(entries.length);
-    const extra = entries.slice(params.length);
+    // say which by name when the manifest uses our names, else by position
+    const fullNames = new Set(params.map((p) => p.full));
+    const named = params.some((p) => byName.has(p.full));
+    const missing = named
+      ? params.filter((p) => !byName.has(p.full))
+      : params.slice(entries.length);
+    const extra = named
+      ? entries.filter((e) => !fullNames.has(e.name))
+      : entries.slice(params.length);
     throw new ModelFormatError(
       file,
       `${params.length} weights (${list(params)})`,
@@ -605,7 +620,7 @@ function assignWeights(model: Sequential, entries: WeightEntry[], file: string):
           : ""),
     );
   }
-  params.forEach(({ full, param }, i) => {
+  const plan = params.map(({ full, param }, i) => {
     const entry = namesMatch ? byName.get(full)! : entries[i]!;
     const shapeOk = entry.shape.length === param.shape.length &&
       entry.shape.every((d, k) => d === param.shape[k]);
@@ -617,8 +632,10 @@ function assignWeights(model: Sequential, entries: WeightEntry[], file: string):
         `"${entry.name}" of shape [${entry.shape}]`,
       );
     }
-    param.value.set(entry.read());
+    return { param, entry };
   });
+  if (sizeErrors.length > 0) throw sizeErrors[0];
+  for (const { param, entry } of plan) param.value.set(entry.read());
 }
 
 /** Reads and parses a JSON file, with errors naming it. */
@@ -659,8 +676,13 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     throw new ModelFormatError(file, "a modelTopology", "none");
   }
   const model = modelFromTopology(json.modelTopology, file, options);
-  const entries = await readWeightEntries(dirname(file), json.weightsManifest ?? [], file);
-  assignWeights(model, entries, file);
+  const { entries, sizeErrors } = await readWeightEntries(
+    dirname(file),
+    json.weightsManifest ?? [],
+    file,
+  );
+  // the manifest is checked against the model first: a missing weight says more than a size
+  assignWeights(model, entries, file, sizeErrors);
   return model;
 }
 

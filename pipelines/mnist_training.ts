@@ -6,24 +6,27 @@
  * mnist({split: "train", random}).pipe(batch(64))  ->  model.fit(...)  (train(model) per epoch)
  * ```
  *
- * then the test-set evaluation, the JSONL log and the saved model.
+ * then the test-set evaluation, the JSONL log and the saved model. Checkpoints are written at
+ * every epoch end (and every N steps if asked), a run can resume from one exactly, and an abort
+ * signal (Ctrl-C) ends the run after the current step with a checkpoint.
  *
  * @module
  */
 
-import { defer } from "rxjs";
+import { defer, map } from "rxjs";
 import type { Backend } from "../engine/backend.ts";
-import { formatMetric } from "./progress_bar.ts";
+import { getOptimizer } from "../layers/optimizers.ts";
+import type { Batch } from "../layers/step.ts";
 import { batch } from "./batch.ts";
+import type { Callback } from "./callbacks.ts";
+import { type Checkpoint, Checkpointer, restoreCheckpoint } from "./checkpoint.ts";
 import { JsonlLog } from "./jsonl_log.ts";
 import { examplesOf, loadSplitCached } from "./mnist.ts";
 import { mnistCnn, mnistDense } from "./models.ts";
+import { formatMetric } from "./progress_bar.ts";
 import { saveModel } from "./save_model.ts";
-import type { Callback } from "./callbacks.ts";
-import type { History, Sequential } from "./sequential.ts";
-import { getOptimizer } from "../layers/optimizers.ts";
-import { map } from "rxjs";
-import type { Batch } from "../layers/step.ts";
+import type { FitOptions, History, Sequential } from "./sequential.ts";
+import type { OnNan } from "./train.ts";
 
 /** Everything `deno task train` can be told. */
 export interface MnistTrainingOptions {
@@ -42,6 +45,18 @@ export interface MnistTrainingOptions {
   verbose: 0 | 1 | 2;
   backend: Backend;
   callbacks?: Callback[];
+  /** Where checkpoints go (null: none). */
+  checkpointDir?: string | null;
+  /** Also checkpoint every N steps. */
+  checkpointEvery?: number;
+  /** Continue from this checkpoint (read with `readCheckpoint`). */
+  resume?: { checkpoint: Checkpoint; file: string };
+  /** What a non-finite loss or gradient does (default `stop`). */
+  onNan?: OnNan;
+  /** Aborting ends training after the current step, with a checkpoint. */
+  signal?: AbortSignal;
+  /** More settings to record in checkpoints (the CLI records its backend and worker count). */
+  runInfo?: Record<string, unknown>;
   /** Where text goes (default: console.log). */
   print?: (line: string) => void;
 }
@@ -50,8 +65,26 @@ export interface MnistTrainingOptions {
 export interface MnistTrainingResult {
   model: Sequential;
   history: History;
-  test: { loss: number; accuracy: number };
+  /** The test evaluation; null when the run was interrupted. */
+  test: { loss: number; accuracy: number } | null;
+  /** Set when the signal stopped the run: where it stopped. */
+  interrupted: { epoch: number; step: number } | null;
   seconds: number;
+}
+
+/** The settings a checkpoint must agree with to be resumed bitwise-exactly. */
+export function runFingerprint(options: MnistTrainingOptions): Record<string, unknown> {
+  return {
+    model: options.model,
+    batchSize: options.batchSize,
+    optimizer: options.optimizer,
+    learningRate: options.learningRate ?? null,
+    seed: options.seed,
+    limit: options.limit ?? null,
+    validationSplit: options.validationSplit,
+    backendName: options.backend.name,
+    ...options.runInfo,
+  };
 }
 
 /** Reshapes image batches to vectors for the Dense network. */
@@ -81,6 +114,8 @@ export async function runMnistTraining(
     loss: "categorical_crossentropy",
     metrics: ["accuracy"],
   });
+  model.onNan = options.onNan ?? "stop";
+  model.build();
 
   const trainCount = Math.min(options.limit ?? train.count, train.count);
   // Keras's validation_split holds out the last rows, before shuffling
@@ -100,15 +135,60 @@ export async function runMnistTraining(
       )
     )
     : undefined;
-  const log = options.metricsFile === undefined ? null : new JsonlLog(options.metricsFile);
-  const callbacks = [...(options.callbacks ?? []), ...(log === null ? [] : [log])];
-  const history = await model.fit(trainBatches, {
-    epochs: options.epochs,
-    verbose: options.verbose,
-    stepsPerEpoch: Math.ceil(fitCount / options.batchSize),
-    callbacks,
-    ...(valBatches === undefined ? {} : { validationData: valBatches }),
-  });
+
+  let resumeOptions: Partial<FitOptions> = {};
+  if (options.resume !== undefined) {
+    resumeOptions = restoreCheckpoint(model, options.resume.checkpoint, options.resume.file);
+    if (options.verbose > 0) {
+      const { epoch, step } = options.resume.checkpoint.header;
+      print(`resuming from ${options.resume.file}: epoch ${epoch + 1}, step ${step}`);
+    }
+  }
+  const log = options.metricsFile === undefined
+    ? null
+    : new JsonlLog(options.metricsFile, { append: options.resume !== undefined });
+  const checkpointer = options.checkpointDir === null || options.checkpointDir === undefined
+    ? null
+    : new Checkpointer(model, options.checkpointDir, {
+      run: runFingerprint(options),
+      ...(options.checkpointEvery === undefined ? {} : { everySteps: options.checkpointEvery }),
+    });
+  const callbacks = [
+    ...(options.callbacks ?? []),
+    ...(log === null ? [] : [log]),
+    ...(checkpointer === null ? [] : [checkpointer]),
+  ];
+  const stop = () => {
+    model.stopTraining = true;
+  };
+  options.signal?.addEventListener("abort", stop);
+  let history: History;
+  try {
+    history = await model.fit(trainBatches, {
+      epochs: options.epochs,
+      verbose: options.verbose,
+      stepsPerEpoch: Math.ceil(fitCount / options.batchSize),
+      callbacks,
+      ...(valBatches === undefined ? {} : { validationData: valBatches }),
+      ...resumeOptions,
+    });
+  } finally {
+    options.signal?.removeEventListener("abort", stop);
+    // a failed step (e.g. a NaN) writes nothing new: the last good checkpoint stays
+    await checkpointer?.flush();
+  }
+
+  const progress = model.progress;
+  if (model.stopTraining && progress !== null && !progress.epochComplete) {
+    await checkpointer?.writeNow();
+    return {
+      model,
+      history,
+      test: null,
+      interrupted: { epoch: progress.epoch, step: progress.step },
+      seconds: (performance.now() - t0) / 1000,
+    };
+  }
 
   const testCount = Math.min(options.testLimit ?? test.count, test.count);
   const evaluation = await model.evaluateBatches(
@@ -130,5 +210,11 @@ export async function runMnistTraining(
     await saveModel(model, options.outDir);
     if (options.verbose > 0) print(`saved model to ${options.outDir}`);
   }
-  return { model, history, test: evaluation, seconds: (performance.now() - t0) / 1000 };
+  return {
+    model,
+    history,
+    test: evaluation,
+    interrupted: null,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }

@@ -38,6 +38,7 @@ import {
   pipe,
   type SchedulerLike,
   type Subscription,
+  takeWhile,
 } from "rxjs";
 import type { Backend } from "../engine/backend.ts";
 import { sizeOf } from "../engine/tensor.ts";
@@ -127,7 +128,8 @@ export function microBatch<T>(
         buffer = [];
         subscriber.next(batch);
       };
-      const subscription = source.subscribe({
+      // takeWhile stops a synchronous source as soon as downstream has closed (take(n), an error)
+      const subscription = source.pipe(takeWhile(() => !subscriber.closed)).subscribe({
         next(value) {
           buffer.push(value);
           if (buffer.length >= maxBatch) flush();

@@ -418,6 +418,11 @@ export class Sequential {
       ).catch((e) => {
         if (!(e instanceof StopTraining)) throw e;
       });
+      // every batch of the epoch was already done before the checkpoint: still restore the state
+      if (!restored) {
+        this.random.setState(resume!.random);
+        restored = true;
+      }
       // stopped mid-epoch: no epoch end (no log line, no epoch checkpoint); `progress` says where
       if (this.stopTraining) break;
       progress.epochComplete = true;

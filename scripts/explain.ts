@@ -9,6 +9,7 @@ import {
   strideWarnings,
 } from "../pipelines/explain.ts";
 import { UsageError } from "../pipelines/cli_flags.ts";
+import { ModelFormatError } from "../pipelines/load_model.ts";
 import { mnistCnn, mnistDense } from "../pipelines/models.ts";
 import type { Sequential } from "../pipelines/sequential.ts";
 
@@ -48,7 +49,7 @@ async function loadModelArg(model: string): Promise<{ model: Sequential; title: 
   } catch (e) {
     throw new UsageError(`--model ${model} is not JSON: ${(e as Error).message}`);
   }
-  return { model: modelFromSpec(json), title: `${model}` };
+  return { model: modelFromSpec(json, model), title: model };
 }
 
 async function main(args: string[]): Promise<number> {
@@ -84,8 +85,8 @@ try {
   Deno.exit(await main(Deno.args));
 } catch (e) {
   if (
-    e instanceof UsageError || e instanceof RangeError ||
-    (e instanceof TypeError && !(e.message.includes("is not a function")))
+    e instanceof UsageError || e instanceof ModelFormatError ||
+    (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
   ) {
     console.error(
       `error: ${(e as Error).message}\nRun "deno task explain --help" to see the flags.`,

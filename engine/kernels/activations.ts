@@ -34,9 +34,10 @@ export function activationForward(
       if (y !== x) y.set(x.subarray(0, size));
       return;
     case "relu":
+      // NaN passes through, as TensorFlow's relu: a fault must not be hidden as a zero
       for (let i = 0; i < size; i++) {
         const v = x[i]!;
-        y[i] = v > 0 ? v : 0;
+        y[i] = v < 0 ? 0 : v;
       }
       return;
     case "sigmoid":

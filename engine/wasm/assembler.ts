@@ -156,6 +156,9 @@ export class FuncBuilder {
   and(): this {
     return this.raw(0x71);
   }
+  or(): this {
+    return this.raw(0x72);
+  }
   shl(): this {
     return this.raw(0x74);
   }
@@ -166,9 +169,25 @@ export class FuncBuilder {
     return this.raw(0x1b);
   }
 
-  // Scalar f32 memory.
+  // Scalar memory (natural alignment: every pointer the kernels use is 4-byte aligned).
   f32Store(offset = 0): this {
     return this.raw(0x38, ALIGN_F32, ...uleb(offset));
+  }
+  f32Load(offset = 0): this {
+    return this.raw(0x2a, ALIGN_F32, ...uleb(offset));
+  }
+  i32Load(offset = 0): this {
+    return this.raw(0x28, ALIGN_F32, ...uleb(offset));
+  }
+  i32Store(offset = 0): this {
+    return this.raw(0x36, ALIGN_F32, ...uleb(offset));
+  }
+  f32Add(): this {
+    return this.raw(0x92);
+  }
+  /** `memory.fill(dst, value, bytes)` on memory 0 (bulk memory). */
+  memoryFill(): this {
+    return this.raw(0xfc, ...uleb(11), 0x00);
   }
 
   // SIMD128 (prefix 0xfd, then the LEB-encoded opcode).
@@ -188,11 +207,39 @@ export class FuncBuilder {
   v128Zero(): this {
     return this.simd(0x0c).raw(...new Array<number>(16).fill(0));
   }
+  /** A constant i32x4 vector. */
+  i32x4Const(lanes: readonly [number, number, number, number]): this {
+    const bytes: number[] = [];
+    for (const v of lanes) {
+      bytes.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
+    }
+    return this.simd(0x0c).raw(...bytes);
+  }
+  i32x4Splat(): this {
+    return this.simd(0x11);
+  }
+  i32x4ExtractLane(lane: number): this {
+    return this.simd(0x1b).raw(lane);
+  }
+  i32x4Add(): this {
+    return this.simd(0xae);
+  }
+  /** `v128.bitselect(a, b, mask)`: bits of a where mask is set, else of b. */
+  v128Bitselect(): this {
+    return this.simd(0x52);
+  }
   f32x4ExtractLane(lane: number): this {
     return this.simd(0x1f).raw(lane);
   }
   v128And(): this {
     return this.simd(0x4e);
+  }
+  /** `v128.andnot(a, b)` = a & ~b. */
+  v128Andnot(): this {
+    return this.simd(0x4f);
+  }
+  f32x4Lt(): this {
+    return this.simd(0x43);
   }
   f32x4Gt(): this {
     return this.simd(0x44);

@@ -86,33 +86,37 @@ function dispatch(
 }
 
 /**
- * One forward tile: `r` output pixels x `c` channel vectors over the whole K. The pixels are
- * consecutive in the output but may span output rows (and images), so each comes with its own
- * input address; that keeps the tile full on narrow outputs (8 or 10 pixels wide).
- * Params: yp, a_0 .. a_{r-1}, wp, bp, nlast, kH, rowBytes, L (= kW*inC), yPixBytes.
+ * One forward tile: `r` output pixels x `c` channel vectors over the taps of a rectangle of the
+ * kernel. Every pixel comes with its own output and input address, so a tile can gather any
+ * pixels that share the same valid kernel rectangle (the interior of an image, one border column
+ * down all rows, ...): that is what lets padded convolutions and the input gradient skip the
+ * zero taps instead of multiplying them, and keeps tiles full on narrow outputs.
+ *
+ * The taps of one kernel row, (kw, ci) for kw in the rectangle, are contiguous in the input and
+ * in the packed weights, so the inner loop is one pointer walk of `L` floats; after each kernel
+ * row the input pointers move to the next input row (`rowBytes`) and the weight pointer skips
+ * the columns of the kernel outside the rectangle (`wSkip` bytes). `kH = 0` (a window entirely
+ * in the padding) leaves the bias.
+ *
+ * The pixels' addresses are read from the plan's (yOffset, xOffset) pairs at `pp`: the output
+ * addresses only after the loop, so they hold no registers while it runs (passing all of them as
+ * parameters cost ~25% of the speed through spills).
+ *
+ * Params: pp, yb, x, wp, bp, nlast, kH, rowBytes, L, wSkip.
  */
 function fwdTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBuilder {
-  const params: (typeof I32)[] = new Array<typeof I32>(r + 8).fill(I32);
-  const f = new FuncBuilder(params);
-  const yp = 0;
+  const f = new FuncBuilder(new Array<typeof I32>(10).fill(I32));
+  const [pp, yb, x, wp, bp, nlast, kH, rowBytes, L, wSkip] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const a: number[] = [];
-  for (let i = 0; i < r; i++) a.push(1 + i);
-  const [wp, bp, nlast, kH, rowBytes, L, yPixBytes] = [
-    r + 1,
-    r + 2,
-    r + 3,
-    r + 4,
-    r + 5,
-    r + 6,
-    r + 7,
-  ];
+  for (let i = 0; i < r; i++) a.push(f.local(I32));
+  const ya = f.local(I32);
   const acc: number[] = [];
   for (let k = 0; k < r * c; k++) acc.push(f.local(V128));
   const w: number[] = [];
   for (let j = 0; j < c; j++) w.push(f.local(V128));
   const xs = f.local(V128);
   const kh = f.local(I32), end = f.local(I32), mainEnd = f.local(I32), back = f.local(I32);
-  const ya = f.local(I32);
+  for (let i = 0; i < r; i++) f.get(x).get(pp).i32Load(8 * i + 4).add().set(a[i]!);
   for (let j = 0; j < c; j++) {
     f.get(bp).v128Load(j * 16).set(acc[j]!);
     for (let i = 1; i < r; i++) f.get(acc[j]!).set(acc[i * c + j]!);
@@ -131,6 +135,8 @@ function fwdTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBu
   // After a kernel row the pixel pointers have walked L floats: step to the next input row.
   f.get(rowBytes).get(L).i32(2).shl().sub().set(back);
   f.get(kH).set(kh);
+  f.block();
+  f.get(kh).eqz().brIf(0);
   f.loop(); // over kernel rows
   f.get(a[0]!).get(L).i32(2).shl().add().tee(end).i32(unroll * 4).sub().set(mainEnd);
   // Unrolled walk over the contiguous (kw, ci) taps of this kernel row.
@@ -146,11 +152,13 @@ function fwdTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBu
   advance(4);
   f.br(0).end().end();
   for (let i = 0; i < r; i++) f.get(a[i]!).get(back).add().set(a[i]!);
+  f.get(wp).get(wSkip).add().set(wp);
   f.get(kh).i32(1).sub().tee(kh).brIf(0);
   f.end();
+  f.end();
   // Store; the last vector may be partial (channel count not a multiple of 4).
-  f.get(yp).set(ya);
   for (let i = 0; i < r; i++) {
+    f.get(yb).get(pp).i32Load(8 * i).add().set(ya);
     for (let j = 0; j < c - 1; j++) f.get(ya).get(acc[i * c + j]!).v128Store(j * 16);
     const last = acc[i * c + c - 1]!;
     const off = (c - 1) * 16;
@@ -165,104 +173,82 @@ function fwdTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBu
     f.get(ya).get(last).f32x4ExtractLane(2).f32Store(off + 8);
     f.end();
     f.end();
-    if (i < r - 1) f.get(ya).get(yPixBytes).add().set(ya);
   }
   return f;
 }
 
-/** Output pixels per chunk of the forward driver: all weight blocks run over one chunk at a time. */
+/** Pixels per chunk of the plan driver: all weight blocks run over one chunk at a time. */
 const FWD_CHUNK_TILES = 16;
 
+/** Int32 slots of a plan's header; class records follow it. */
+export const PLAN_HEADER_INTS = 4;
+/** Int32 slots per class record: tapStart, kH, L, skipTaps, count, listByteOffset, (2 unused). */
+export const PLAN_CLASS_INTS = 8;
+
 /**
- * The forward driver: output rows [row0, row1) of a valid convolution (row = n * outH + oh).
- * Params: y, x, wp, bp, row0, row1, outH, outW, outC, inC, kH, kW, strideH, strideW, rowBytes,
- * xImgBytes. Packed weights: per block of `vecs` vectors, K rows of `4*vecs` floats (the last
- * block may be narrower). The pixels of the range are cut into chunks; per chunk, each weight
- * block sweeps the chunk's pixels in tiles of `rows` consecutive pixels.
+ * The plan driver of `conv_plan`: runs participant `part` of `parts`'s share of every pixel class
+ * of a plan (see `plans.ts`). A class is a set of output pixels whose valid kernel rectangle is
+ * the same: `tapStart` (first tap of the rectangle in the K order), `kH` kernel rows of `L`
+ * contiguous taps, `skipTaps` taps skipped per kernel row, and `count` (yOffset, xOffset) byte
+ * pairs. Each class's list is split evenly between the participants, so every share has the same
+ * mix of cheap border pixels and full interior ones.
+ *
+ * Params: plan, y, x, wp, bp, N (output channels), K (taps of the full kernel), rowBytes, part,
+ * parts. Packed weights: per block of `vecs` vectors, K rows of `4*vecs` floats (the last block
+ * may be narrower). Per chunk of pixels, each weight block sweeps the chunk in tiles of `rows`.
  */
-function fwdDriver(tile: Tile, firstTile: number): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(16).fill(I32));
-  const [y, x, wp, bp, row0, row1, outH, outW, outC, inC, kH, kW, sH, sW, rowBytes, xImgBytes] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-    11,
-    12,
-    13,
-    14,
-    15,
-  ];
+function planDriver(tile: Tile, firstTile: number): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(10).fill(I32));
+  const [plan, y, x, wp, bp, N, K, rowBytes, part, parts] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const R = tile.rows, C = tile.vecs;
-  const L = f.local(I32), K = f.local(I32), nVec = f.local(I32);
-  const pixBytes = f.local(I32), yPixBytes = f.local(I32), rowStep = f.local(I32);
-  const p = f.local(I32), p1 = f.local(I32), chunkEnd = f.local(I32), q = f.local(I32);
-  const n = f.local(I32), oh = f.local(I32), ow = f.local(I32), addr = f.local(I32);
-  const c0h = f.local(I32), c0w = f.local(I32), c0a = f.local(I32);
-  const cb = f.local(I32), cc = f.local(I32), nlast = f.local(I32);
-  const wpb = f.local(I32), bpb = f.local(I32), rr = f.local(I32);
-  const ad: number[] = [];
-  for (let i = 0; i < R; i++) ad.push(f.local(I32));
-  f.get(outC).i32(3).add().i32(2).shrU().set(nVec);
-  f.get(kW).get(inC).mul().set(L);
-  f.get(kH).get(L).mul().set(K);
-  f.get(sW).get(inC).mul().i32(2).shl().set(pixBytes);
-  f.get(outC).i32(2).shl().set(yPixBytes);
-  f.get(sH).get(rowBytes).mul().set(rowStep);
-  f.get(row0).get(outW).mul().set(p);
-  f.get(row1).get(outW).mul().set(p1);
+  const nVec = f.local(I32), nCls = f.local(I32), cls = f.local(I32), rec = f.local(I32);
+  const count = f.local(I32), s1 = f.local(I32), list = f.local(I32);
+  const tapStart = f.local(I32), nkh = f.local(I32), Lp = f.local(I32), skip = f.local(I32);
+  const q0 = f.local(I32), chunkEnd = f.local(I32), cb = f.local(I32), cc = f.local(I32);
+  const nlast = f.local(I32), wpb = f.local(I32), bpb = f.local(I32), skipB = f.local(I32);
+  const q = f.local(I32), rr = f.local(I32), pp = f.local(I32), yb = f.local(I32);
+  f.get(N).i32(3).add().i32(2).shrU().set(nVec);
+  f.get(plan).i32Load().set(nCls);
+  f.i32(0).set(cls);
+  f.block().loop(); // over classes
+  f.get(cls).get(nCls).geS().brIf(1);
+  f.get(plan).i32(PLAN_HEADER_INTS * 4).add().get(cls).i32(PLAN_CLASS_INTS * 4).mul().add().set(
+    rec,
+  );
+  f.get(rec).i32Load(0).set(tapStart);
+  f.get(rec).i32Load(4).set(nkh);
+  f.get(rec).i32Load(8).set(Lp);
+  f.get(rec).i32Load(12).set(skip);
+  f.get(rec).i32Load(16).set(count);
+  f.get(plan).get(rec).i32Load(20).add().set(list);
+  // This participant's share [q0, s1) of the class's pixels.
+  f.get(count).get(part).mul().get(parts).divU().set(q0);
+  f.get(count).get(part).i32(1).add().mul().get(parts).divU().set(s1);
   f.block().loop(); // over chunks
-  f.get(p).get(p1).geS().brIf(1);
-  f.get(p).i32(R * FWD_CHUNK_TILES).add().tee(chunkEnd).get(p1).get(chunkEnd).get(p1).ltS().select()
-    .set(chunkEnd);
-  // Position (n, oh, ow) and input address of the chunk's first pixel.
-  f.get(p).get(outW).divU().set(oh); // oh holds the global row for now
-  f.get(p).get(oh).get(outW).mul().sub().set(c0w);
-  f.get(oh).get(outH).divU().set(n);
-  f.get(oh).get(n).get(outH).mul().sub().set(c0h);
-  f.get(x).get(n).get(xImgBytes).mul().add().get(c0h).get(rowStep).mul().add();
-  f.get(c0w).get(pixBytes).mul().add().set(c0a);
+  f.get(q0).get(s1).geS().brIf(1);
+  f.get(q0).i32(R * FWD_CHUNK_TILES).add().tee(chunkEnd).get(s1).get(chunkEnd).get(s1).ltS()
+    .select().set(chunkEnd);
   f.i32(0).set(cb);
   f.block().loop(); // over weight blocks
   f.get(cb).get(nVec).geS().brIf(1);
   minDiff(f, cc, C, nVec, cb);
-  f.i32(4).get(outC).get(nVec).i32(1).sub().i32(2).shl().sub();
+  f.i32(4).get(N).get(nVec).i32(1).sub().i32(2).shl().sub();
   f.get(cb).get(cc).add().get(nVec).ne().select().set(nlast);
-  f.get(wp).get(cb).get(K).mul().i32(4).shl().add().set(wpb);
+  f.get(wp).get(cb).get(K).mul().i32(4).shl().add();
+  f.get(tapStart).get(cc).mul().i32(4).shl().add().set(wpb);
   f.get(bp).get(cb).i32(4).shl().add().set(bpb);
-  f.get(c0h).set(oh).get(c0w).set(ow).get(c0a).set(addr).get(p).set(q);
+  f.get(skip).get(cc).mul().i32(4).shl().set(skipB);
+  f.get(y).get(cb).i32(4).shl().add().set(yb);
+  f.get(q0).set(q);
   f.block().loop(); // over tiles of the chunk
   f.get(q).get(chunkEnd).geS().brIf(1);
   minDiff(f, rr, R, chunkEnd, q);
-  for (let i = 0; i < R; i++) {
-    f.get(addr).set(ad[i]!);
-    // Advance to the next pixel: along the row, else to the next row, else to the next image.
-    f.get(ow).i32(1).add().tee(ow).get(outW).ltS().if_();
-    f.get(addr).get(pixBytes).add().set(addr);
-    f.else_();
-    f.i32(0).set(ow);
-    f.get(oh).i32(1).add().tee(oh).get(outH).ltS().if_();
-    f.get(addr).get(rowStep).add().get(outW).i32(1).sub().get(pixBytes).mul().sub().set(addr);
-    f.else_();
-    f.i32(0).set(oh);
-    f.get(addr).get(xImgBytes).add().get(outH).i32(1).sub().get(rowStep).mul().sub();
-    f.get(outW).i32(1).sub().get(pixBytes).mul().sub().set(addr);
-    f.end();
-    f.end();
-  }
+  f.get(list).get(q).i32(3).shl().add().set(pp);
   for (let r = R; r >= 1; r--) {
     for (let c = C; c >= 1; c--) {
       f.get(rr).i32(r).eq().get(cc).i32(c).eq().and().if_();
-      f.get(y).get(q).get(yPixBytes).mul().add().get(cb).i32(4).shl().add();
-      for (let i = 0; i < r; i++) f.get(ad[i]!);
-      f.get(wpb).get(bpb).get(nlast).get(kH).get(rowBytes).get(L).get(yPixBytes);
+      f.get(pp).get(yb).get(x).get(wpb).get(bpb).get(nlast).get(nkh).get(rowBytes).get(Lp);
+      f.get(skipB);
       f.call(firstTile + (r - 1) * C + (c - 1));
       f.end();
     }
@@ -271,57 +257,65 @@ function fwdDriver(tile: Tile, firstTile: number): FuncBuilder {
   f.br(0).end().end();
   f.get(cb).i32(C).add().set(cb);
   f.br(0).end().end();
-  f.get(chunkEnd).set(p);
+  f.get(chunkEnd).set(q0);
+  f.br(0).end().end();
+  f.get(cls).i32(1).add().set(cls);
   f.br(0).end().end();
   return f;
 }
 
 /**
  * One kernel-gradient tile: `r` consecutive taps of a kernel row x `c` channel vectors, summed
- * over all pixels of one image into a padded accumulator.
- * Params: accp, xp, dyp, outH, outW, rowStepX, pixBytes, dyPixBytes, accRowBytes.
+ * over a chunk of output pixels into a padded accumulator. The pixels' input addresses come from
+ * a list of byte offsets (one per output pixel, relative to the tap's address in the image), so
+ * the loop is one flat walk whatever the rows and strides: few live integers, no spills (an
+ * earlier row-by-row version of this loop ran at ~55% of peak).
+ * Params: accp, xp (image + tap offset), lp (offset list of the chunk), dyp (first dy vector of
+ * the chunk), npix (>= 1), dyPixBytes, accRowBytes.
  */
-function dwTile(r: number, c: number, relaxed: boolean): FuncBuilder {
-  const f = new FuncBuilder([I32, I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [accp, xp, dyp, outH, outW, rowStepX, pixBytes, dyPixBytes, accRowBytes] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-  ];
+function dwTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBuilder {
+  const f = new FuncBuilder([I32, I32, I32, I32, I32, I32, I32]);
+  const [accp, xp, lp, dyp, npix, dyPixBytes, accRowBytes] = [0, 1, 2, 3, 4, 5, 6];
   const acc: number[] = [];
   for (let k = 0; k < r * c; k++) acc.push(f.local(V128));
   const d: number[] = [];
   for (let j = 0; j < c; j++) d.push(f.local(V128));
   const xs = f.local(V128);
-  const oh = f.local(I32), px = f.local(I32), pd = f.local(I32), pdEnd = f.local(I32);
-  const xr = f.local(I32), aa = f.local(I32), rowDy = f.local(I32);
+  const px = f.local(I32), pd = f.local(I32), pdEnd = f.local(I32), aa = f.local(I32);
+  const l = f.local(I32), pu = f.local(I32), mainEnd = f.local(I32);
   f.get(accp).set(aa);
   for (let i = 0; i < r; i++) {
     for (let j = 0; j < c; j++) f.get(aa).v128Load(j * 16).set(acc[i * c + j]!);
     if (i < r - 1) f.get(aa).get(accRowBytes).add().set(aa);
   }
-  f.get(outW).get(dyPixBytes).mul().set(rowDy);
-  f.get(xp).set(xr).get(dyp).set(pd).get(outH).set(oh);
-  f.loop();
-  f.get(xr).set(px).get(pd).get(rowDy).add().set(pdEnd);
-  f.loop();
-  for (let j = 0; j < c; j++) f.get(pd).v128Load(j * 16).set(d[j]!);
-  for (let i = 0; i < r; i++) {
-    f.get(px).v128Load32Splat(i * 4).set(xs);
-    for (let j = 0; j < c; j++) madd(f, relaxed, acc[i * c + j]!, xs, d[j]!);
-  }
-  f.get(px).get(pixBytes).add().set(px);
-  f.get(pd).get(dyPixBytes).add().tee(pd).get(pdEnd).ltS().brIf(0);
-  f.end();
-  f.get(xr).get(rowStepX).add().set(xr);
-  f.get(oh).i32(1).sub().tee(oh).brIf(0);
-  f.end();
+  f.get(dyp).tee(pd).get(npix).get(dyPixBytes).mul().add().set(pdEnd);
+  f.get(pdEnd).get(dyPixBytes).i32(unroll - 1).mul().sub().set(mainEnd);
+  f.get(lp).set(l);
+  const body = (u: number) => {
+    f.get(xp).get(l).i32Load(4 * u).add().set(px);
+    if (u > 0) f.get(pu).get(dyPixBytes).add().set(pu);
+    for (let j = 0; j < c; j++) f.get(pu).v128Load(j * 16).set(d[j]!);
+    for (let i = 0; i < r; i++) {
+      f.get(px).v128Load32Splat(i * 4).set(xs);
+      for (let j = 0; j < c; j++) madd(f, relaxed, acc[i * c + j]!, xs, d[j]!);
+    }
+  };
+  // `unroll` pixels per iteration: the loop's own overhead (V8's per-iteration checks and the
+  // accumulators' phis) costs as much as the arithmetic of one pixel.
+  f.block().loop();
+  f.get(pd).get(mainEnd).geS().brIf(1);
+  f.get(pd).set(pu);
+  for (let u = 0; u < unroll; u++) body(u);
+  f.get(l).i32(4 * unroll).add().set(l);
+  f.get(pu).get(dyPixBytes).add().set(pd);
+  f.br(0).end().end();
+  f.block().loop();
+  f.get(pd).get(pdEnd).geS().brIf(1);
+  f.get(pd).set(pu);
+  body(0);
+  f.get(l).i32(4).add().set(l);
+  f.get(pd).get(dyPixBytes).add().set(pd);
+  f.br(0).end().end();
   f.get(accp).set(aa);
   for (let i = 0; i < r; i++) {
     for (let j = 0; j < c; j++) f.get(aa).get(acc[i * c + j]!).v128Store(j * 16);
@@ -331,14 +325,20 @@ function dwTile(r: number, c: number, relaxed: boolean): FuncBuilder {
 }
 
 /**
- * The kernel-gradient driver for one image of a valid convolution (outH, outW >= 1).
- * Params: acc, x, dy, outH, outW, outC, inC, kH, kW, strideH, strideW, rowBytes. `acc` is
- * (kH*kW*inC) rows of ceil(outC/4)*4 floats; `dy` rows are outC floats (the last vector's extra
- * lanes read the next pixel and land in the padding lanes of `acc`, never in a result).
+ * The kernel-gradient driver for a chunk of output pixels: for every block of `vecs` channel
+ * vectors, the chunk's slice of `dy` is first packed contiguously into `pk` (npix x 4*vecs
+ * floats), then every tile of `rows` taps of every kernel row runs over the chunk. The packing
+ * matters: read in place, dy's pixel stride (128 or 256 bytes for 32 or 64 channels) maps the
+ * slices to a quarter of L1's sets, where they evict each other together with the input rows of
+ * the same stride, and the tiles ran at ~55% of peak.
+ * Params: acc, x, dy (the chunk's first pixel), lp (the chunk's offset list), npix (>= 1), outC,
+ * inC, kH, kW, rowBytes, pk. `acc` is (kH*kW*inC) rows of ceil(outC/4)*4 floats; `dy` rows are
+ * outC floats (the last vector's extra lanes read the next pixel and land in the padding lanes of
+ * `acc`, never in a result).
  */
 function dwDriver(tile: Tile, firstTile: number): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(12).fill(I32));
-  const [acc, x, dy, outH, outW, outC, inC, kH, kW, sH, sW, rowBytes] = [
+  const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
+  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, pk] = [
     0,
     1,
     2,
@@ -350,12 +350,31 @@ function dwDriver(tile: Tile, firstTile: number): FuncBuilder {
     8,
     9,
     10,
-    11,
   ];
   const nVec = f.local(I32), L = f.local(I32), kh = f.local(I32), t0 = f.local(I32);
   const rr = f.local(I32), cb = f.local(I32), cc = f.local(I32);
+  const src = f.local(I32), dst = f.local(I32), dstEnd = f.local(I32), dyPix = f.local(I32);
+  const pkPix = f.local(I32);
   f.get(outC).i32(3).add().i32(2).shrU().set(nVec);
   f.get(kW).get(inC).mul().set(L);
+  f.get(outC).i32(2).shl().set(dyPix);
+  f.i32(0).set(cb);
+  f.block().loop();
+  f.get(cb).get(nVec).geS().brIf(1);
+  minDiff(f, cc, tile.vecs, nVec, cb);
+  // Pack the block's slice of dy: cc vectors per pixel, contiguous.
+  f.get(cc).i32(4).shl().set(pkPix);
+  f.get(dy).get(cb).i32(4).shl().add().set(src);
+  f.get(pk).tee(dst).get(npix).get(pkPix).mul().add().set(dstEnd);
+  f.loop();
+  for (let j = 0; j < tile.vecs; j++) {
+    if (j > 0) f.get(cc).i32(j).gtS().if_();
+    f.get(dst).get(src).v128Load(j * 16).v128Store(j * 16);
+    if (j > 0) f.end();
+  }
+  f.get(src).get(dyPix).add().set(src);
+  f.get(dst).get(pkPix).add().tee(dst).get(dstEnd).ltS().brIf(0);
+  f.end();
   f.i32(0).set(kh);
   f.block().loop();
   f.get(kh).get(kH).geS().brIf(1);
@@ -363,24 +382,20 @@ function dwDriver(tile: Tile, firstTile: number): FuncBuilder {
   f.block().loop();
   f.get(t0).get(L).geS().brIf(1);
   minDiff(f, rr, tile.rows, L, t0);
-  f.i32(0).set(cb);
-  f.block().loop();
-  f.get(cb).get(nVec).geS().brIf(1);
-  minDiff(f, cc, tile.vecs, nVec, cb);
   dispatch(f, tile, firstTile, rr, cc, () => {
     f.get(acc).get(kh).get(L).mul().get(t0).add().get(nVec).mul().get(cb).add().i32(4).shl().add();
     f.get(x).get(kh).get(rowBytes).mul().add().get(t0).i32(2).shl().add();
-    f.get(dy).get(cb).i32(4).shl().add();
-    f.get(outH).get(outW).get(sH).get(rowBytes).mul();
-    f.get(sW).get(inC).mul().i32(2).shl();
-    f.get(outC).i32(2).shl();
+    f.get(lp);
+    f.get(pk);
+    f.get(npix);
+    f.get(pkPix);
     f.get(nVec).i32(4).shl();
   });
-  f.get(cb).i32(tile.vecs).add().set(cb);
-  f.br(0).end().end();
   f.get(t0).i32(tile.rows).add().set(t0);
   f.br(0).end().end();
   f.get(kh).i32(1).add().set(kh);
+  f.br(0).end().end();
+  f.get(cb).i32(tile.vecs).add().set(cb);
   f.br(0).end().end();
   return f;
 }
@@ -408,20 +423,165 @@ function colsum(): FuncBuilder {
   return f;
 }
 
+/** Emits `dst = a > b ? a : b` (max) or the min, for i32 locals or stack values. */
+function selectMax(f: FuncBuilder, dst: number, a: () => void, b: () => void, max: boolean): void {
+  a();
+  b();
+  a();
+  b();
+  if (max) f.gtS();
+  else f.ltS();
+  f.select().set(dst);
+}
+
+/** Bit pattern of -Infinity as an f32, for the lanes of an empty pooling window. */
+const F32_NEG_INF = -8388608; // 0xff800000
+
 /**
- * relu_fwd(y, x, nvec): y = x > 0 ? x : 0 over nvec vectors (pmax(0, x) maps NaN to 0 as the
- * TypeScript kernel does). relu_bwd(dx, dy, y, nvec): dx = y > 0 ? dy : 0.
+ * maxpool_fwd(y, arg, x, p0, p1, inH, inW, C, outH, outW, kH, kW, sH, sW, padT, padL): output
+ * pixels [p0, p1) (flat over n, oh, ow) of max pooling, with `arg` the flat index into x of the
+ * chosen element. Vectorised over 4 channels; the window is clipped to the image (`same`
+ * padding), and ties and NaNs resolve as in `kernels/pooling.ts`: a later tap replaces the best
+ * only if strictly greater, so the first maximum wins and a NaN never replaces (an f32x4.gt per
+ * tap and two bitselects, which also makes the result bitwise equal to the TypeScript kernel).
+ * An empty window (never for Keras shapes) gives -Infinity and -1.
+ */
+function maxPoolFwd(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(16).fill(I32));
+  const [y, arg, x, p0, p1, inH, inW, C, outH, outW, kH, kW, sH, sW, padT, padL] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+  ];
+  const p = f.local(I32), ow = f.local(I32), oh = f.local(I32), t = f.local(I32);
+  const n = f.local(I32), h0 = f.local(I32), hs = f.local(I32), he = f.local(I32);
+  const w0 = f.local(I32), ws = f.local(I32), we = f.local(I32), nG = f.local(I32);
+  const rem = f.local(I32), g = f.local(I32), base = f.local(I32), i0 = f.local(I32);
+  const h = f.local(I32), w = f.local(I32), rowI = f.local(I32), i = f.local(I32);
+  const yo = f.local(I32), empty = f.local(I32), rowStep = f.local(I32);
+  const best = f.local(V128), bi = f.local(V128), v = f.local(V128), m = f.local(V128);
+  const lanes = f.local(V128);
+  f.i32x4Const([0, 1, 2, 3]).set(lanes);
+  f.get(C).i32(3).add().i32(2).shrU().set(nG);
+  f.get(C).get(nG).i32(1).sub().i32(2).shl().sub().set(rem);
+  f.get(inW).get(C).mul().set(rowStep);
+  f.get(p0).set(p);
+  f.block().loop(); // over output pixels
+  f.get(p).get(p1).geS().brIf(1);
+  f.get(p).get(outW).divU().set(t);
+  f.get(p).get(t).get(outW).mul().sub().set(ow);
+  f.get(t).get(outH).divU().set(n);
+  f.get(t).get(n).get(outH).mul().sub().set(oh);
+  f.get(oh).get(sH).mul().get(padT).sub().set(h0);
+  selectMax(f, hs, () => f.get(h0), () => f.i32(0), true);
+  selectMax(f, he, () => f.get(h0).get(kH).add(), () => f.get(inH), false);
+  f.get(ow).get(sW).mul().get(padL).sub().set(w0);
+  selectMax(f, ws, () => f.get(w0), () => f.i32(0), true);
+  selectMax(f, we, () => f.get(w0).get(kW).add(), () => f.get(inW), false);
+  f.get(hs).get(he).geS().get(ws).get(we).geS().or().set(empty); // i32.or
+  f.get(n).get(inH).mul().get(hs).add().get(inW).mul().get(ws).add().get(C).mul().set(base);
+  f.get(p).get(C).mul().i32(2).shl().set(yo);
+  f.i32(0).set(g);
+  f.block().loop(); // over channel groups
+  f.get(g).get(nG).geS().brIf(1);
+  f.get(base).get(g).i32(2).shl().add().set(i0);
+  f.get(empty).if_();
+  f.i32x4Const([F32_NEG_INF, F32_NEG_INF, F32_NEG_INF, F32_NEG_INF]).set(best);
+  f.i32x4Const([-1, -1, -1, -1]).set(bi);
+  f.else_();
+  f.get(x).get(i0).i32(2).shl().add().v128Load().set(best);
+  f.get(i0).i32x4Splat().get(lanes).i32x4Add().set(bi);
+  f.end();
+  f.get(hs).set(h).get(i0).set(rowI);
+  f.block().loop(); // window rows
+  f.get(h).get(he).geS().brIf(1);
+  f.get(ws).set(w).get(rowI).set(i);
+  f.block().loop(); // window columns
+  f.get(w).get(we).geS().brIf(1);
+  f.get(x).get(i).i32(2).shl().add().v128Load().set(v);
+  f.get(v).get(best).f32x4Gt().set(m);
+  f.get(v).get(best).get(m).v128Bitselect().set(best);
+  f.get(i).i32x4Splat().get(lanes).i32x4Add().get(bi).get(m).v128Bitselect().set(bi);
+  f.get(i).get(C).add().set(i);
+  f.get(w).i32(1).add().set(w);
+  f.br(0).end().end();
+  f.get(rowI).get(rowStep).add().set(rowI);
+  f.get(h).i32(1).add().set(h);
+  f.br(0).end().end();
+  // Store: whole vectors except a partial last group, written lane by lane.
+  f.get(g).i32(1).add().get(nG).ne().get(rem).i32(4).eq().or().if_();
+  f.get(y).get(yo).add().get(best).v128Store();
+  f.get(arg).get(yo).add().get(bi).v128Store();
+  f.else_();
+  for (let lane = 0; lane < 3; lane++) {
+    f.get(rem).i32(lane).gtS().if_();
+    f.get(y).get(yo).add().get(best).f32x4ExtractLane(lane).f32Store(lane * 4);
+    f.get(arg).get(yo).add().get(bi).i32x4ExtractLane(lane).i32Store(lane * 4);
+    f.end();
+  }
+  f.end();
+  f.get(yo).i32(16).add().set(yo);
+  f.get(g).i32(1).add().set(g);
+  f.br(0).end().end();
+  f.get(p).i32(1).add().set(p);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * maxpool_bwd(dx, dy, arg, z0, z1, i0, i1): zeroes dx floats [z0, z1), then scatters
+ * dx[arg[i]] += dy[i] for i in [i0, i1) in ascending order (the TypeScript kernel's order, so the
+ * sums of overlapping windows are bitwise the same). A participant owns whole images: the indices
+ * of an image's windows point into that image only.
+ */
+function maxPoolBwd(): FuncBuilder {
+  const f = new FuncBuilder([I32, I32, I32, I32, I32, I32, I32]);
+  const [dx, dy, arg, z0, z1, i0, i1] = [0, 1, 2, 3, 4, 5, 6];
+  const pa = f.local(I32), pd = f.local(I32), end = f.local(I32), at = f.local(I32);
+  f.get(dx).get(z0).i32(2).shl().add().i32(0).get(z1).get(z0).sub().i32(2).shl().memoryFill();
+  f.get(arg).get(i0).i32(2).shl().add().set(pa);
+  f.get(dy).get(i0).i32(2).shl().add().set(pd);
+  f.get(arg).get(i1).i32(2).shl().add().set(end);
+  f.block().loop();
+  f.get(pa).get(end).geS().brIf(1);
+  f.get(pa).i32Load().tee(at).i32(0).geS().if_();
+  f.get(dx).get(at).i32(2).shl().add().tee(at);
+  f.get(at).f32Load().get(pd).f32Load().f32Add().f32Store();
+  f.end();
+  f.get(pa).i32(4).add().set(pa);
+  f.get(pd).i32(4).add().set(pd);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * relu_fwd(y, x, nvec): y = x < 0 ? 0 : x over nvec vectors, as the TypeScript kernel (NaN and
+ * -0 pass through, as TensorFlow's relu): x & ~(x < 0), branch-free.
+ * relu_bwd(dx, dy, y, nvec): dx = y > 0 ? dy : 0.
  */
 function relu(backward: boolean): FuncBuilder {
   const f = new FuncBuilder(backward ? [I32, I32, I32, I32] : [I32, I32, I32]);
   const out = 0, a = 1, yv = 2, nvec = backward ? 3 : 2;
-  const end = f.local(I32), zero = f.local(V128);
+  const end = f.local(I32), zero = f.local(V128), v = f.local(V128);
   f.v128Zero().set(zero);
   f.get(out).get(nvec).i32(4).shl().add().set(end);
   f.get(out).get(end).geS().if_().else_(); // nothing to do for nvec = 0
   f.loop();
   if (backward) f.get(out).get(a).v128Load().get(yv).v128Load().get(zero).f32x4Gt().v128And();
-  else f.get(out).get(zero).get(a).v128Load().f32x4Pmax();
+  else f.get(out).get(a).v128Load().tee(v).get(v).get(zero).f32x4Lt().v128Andnot();
   f.v128Store();
   f.get(a).i32(16).add().set(a);
   if (backward) f.get(yv).i32(16).add().set(yv);
@@ -448,13 +608,15 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   }
   const firstDw = funcs.length;
   for (let r = 1; r <= dt.rows; r++) {
-    for (let c = 1; c <= dt.vecs; c++) funcs.push({ body: dwTile(r, c, relaxed) });
+    for (let c = 1; c <= dt.vecs; c++) funcs.push({ body: dwTile(r, c, relaxed, unroll) });
   }
-  funcs.push({ body: fwdDriver(ft, 0), exportName: "conv_fwd" });
+  funcs.push({ body: planDriver(ft, 0), exportName: "conv_plan" });
   funcs.push({ body: dwDriver(dt, firstDw), exportName: "conv_dw" });
   funcs.push({ body: colsum(), exportName: "colsum" });
   funcs.push({ body: relu(false), exportName: "relu_fwd" });
   funcs.push({ body: relu(true), exportName: "relu_bwd" });
+  funcs.push({ body: maxPoolFwd(), exportName: "maxpool_fwd" });
+  funcs.push({ body: maxPoolBwd(), exportName: "maxpool_bwd" });
   return assembleModule(
     { initialPages: options.initialPages, maximumPages: options.maximumPages, shared: true },
     funcs,

@@ -14,41 +14,61 @@
 
 /** The exports of the generated kernel module (see `codegen.ts`). */
 export interface KernelExports {
-  conv_fwd(
+  conv_plan(
+    plan: number,
     y: number,
     x: number,
     wp: number,
     bp: number,
-    row0: number,
-    row1: number,
-    outH: number,
-    outW: number,
-    outC: number,
-    inC: number,
-    kH: number,
-    kW: number,
-    strideH: number,
-    strideW: number,
+    N: number,
+    K: number,
     rowBytes: number,
-    xImgBytes: number,
+    part: number,
+    parts: number,
   ): void;
   conv_dw(
     acc: number,
     x: number,
     dy: number,
-    outH: number,
-    outW: number,
+    lp: number,
+    npix: number,
     outC: number,
     inC: number,
     kH: number,
     kW: number,
-    strideH: number,
-    strideW: number,
     rowBytes: number,
+    pk: number,
   ): void;
   colsum(acc: number, dy: number, npix: number, outC: number): void;
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
+  maxpool_fwd(
+    y: number,
+    arg: number,
+    x: number,
+    p0: number,
+    p1: number,
+    inH: number,
+    inW: number,
+    C: number,
+    outH: number,
+    outW: number,
+    kH: number,
+    kW: number,
+    sH: number,
+    sW: number,
+    padT: number,
+    padL: number,
+  ): void;
+  maxpool_bwd(
+    dx: number,
+    dy: number,
+    arg: number,
+    z0: number,
+    z1: number,
+    i0: number,
+    i1: number,
+  ): void;
 }
 
 /** What a participant needs to run a shard: its module instance and the shared memory. */
@@ -58,22 +78,50 @@ export interface TaskContext {
 }
 
 /** Task kinds (slot 0 of the argument vector). */
-export const TASK_FWD = 1;
-/** Kernel-gradient task kind. */
+/** A direct convolution (forward, stride-1 input gradient, dense) over a pixel plan: see `P`. */
+export const TASK_CONV = 1;
+/** Kernel-gradient task kind: see `D`. */
 export const TASK_DW = 2;
 /** Relu task kind: [kind, backward?, out, a, y, nvec]; split by vectors. */
 export const TASK_RELU = 3;
-/** Test hook: participant `args[1]` throws (or, when `args[2] > 0`, stalls that many ms). */
+/** The input gradient of a strided convolution, per image through an embedding: see `F`. */
+export const TASK_CONV_EMBED = 4;
+/** Max-pooling forward: see `MP`; split by output pixels. */
+export const TASK_POOL_FWD = 5;
+/** Max-pooling backward: see `MB`; split by images. */
+export const TASK_POOL_BWD = 6;
+/**
+ * Test hook: participant `args[1]` throws (or, when `args[2] > 0`, stalls that many ms); in a
+ * worker, `args[3]` may instead ask for an uncaught crash (`TEST_CRASH`) or a stop
+ * (`TEST_CLOSE`), which `worker.ts` performs.
+ */
 export const TASK_TEST_FAIL = 99;
+/** `TASK_TEST_FAIL` mode: the worker dies of an uncaught error. */
+export const TEST_CRASH = 1;
+/** `TASK_TEST_FAIL` mode: the worker closes itself mid-task (no error, no answer). */
+export const TEST_CLOSE = 2;
 
 /** Number of int32 argument slots a task may use. */
 export const ARG_SLOTS = 32;
 
+/** Slots of a plan task: `conv_plan` with this participant's index and the participant count. */
+export const P = {
+  kind: 0,
+  plan: 1,
+  y: 2,
+  x: 3,
+  wp: 4,
+  bp: 5,
+  N: 6,
+  K: 7,
+  rowBytes: 8,
+} as const;
+
 /**
- * Slots of a forward task. The source image (srcH x srcW x C) is either read in place
- * (`pad = 0`; then Hp = srcH, Wp = srcW) or embedded, per image, into a zeroed Hp x Wp private
- * buffer at (offT + i*dilH, offL + j*dilW): zero padding for a padded forward, and padding plus
- * dilation for the input gradient as a valid convolution of the embedded `dy`.
+ * Slots of an embedding task (the input gradient of a strided convolution). Per image, the source
+ * (srcH x srcW x C) is copied into a zeroed Hp x Wp private buffer at (offT + i*dilH,
+ * offL + j*dilW), the stride becoming dilation, and a single-image plan of the valid convolution
+ * of that buffer runs into image n of y. Participants own whole images.
  */
 export const F = {
   kind: 0,
@@ -87,28 +135,23 @@ export const F = {
   srcH: 8,
   srcW: 9,
   C: 10,
-  pad: 11,
-  dilH: 12,
-  dilW: 13,
-  offT: 14,
-  offL: 15,
-  Hp: 16,
-  Wp: 17,
-  outH: 18,
-  outW: 19,
-  outC: 20,
-  kH: 21,
-  kW: 22,
-  sH: 23,
-  sW: 24,
-  /** 1: a matrix product (batch x 1 x N pixels); split the pixels, not the rows. */
-  dense: 25,
+  dilH: 11,
+  dilW: 12,
+  offT: 13,
+  offL: 14,
+  Hp: 15,
+  Wp: 16,
+  N: 17,
+  K: 18,
+  plan: 19,
+  yImgBytes: 20,
 } as const;
 
 /**
  * Slots of a kernel-gradient task. Each participant accumulates into its private buffer at
  * `scratch + index * scratchPer`: `kH*kW*inC` rows of `ceil(outC/4)*4` floats, then the bias
- * sums (`ceil(outC/4)*4` floats), then room for one padded image.
+ * sums (`ceil(outC/4)*4` floats), then the packing area of `dy` (`dwPackFloats`), then room for
+ * one padded image.
  */
 export const D = {
   kind: 0,
@@ -134,6 +177,39 @@ export const D = {
   sW: 20,
   hasDb: 21,
   dense: 22,
+  /** Byte offsets of each output pixel's window in one (padded) image: see `dwOffsets`. */
+  list: 23,
+} as const;
+
+/** Slots of a max-pooling forward task (`maxpool_fwd`'s parameters, pixels split). */
+export const MP = {
+  kind: 0,
+  y: 1,
+  arg: 2,
+  x: 3,
+  pixels: 4,
+  inH: 5,
+  inW: 6,
+  C: 7,
+  outH: 8,
+  outW: 9,
+  kH: 10,
+  kW: 11,
+  sH: 12,
+  sW: 13,
+  padT: 14,
+  padL: 15,
+} as const;
+
+/** Slots of a max-pooling backward task: floats per input and per output image. */
+export const MB = {
+  kind: 0,
+  dx: 1,
+  dy: 2,
+  arg: 3,
+  batch: 4,
+  inImg: 5,
+  outImg: 6,
 } as const;
 
 /** [start, end) of `total` items for participant `index` of `count` (even, fixed split). */
@@ -146,11 +222,24 @@ export function paddedImageFloats(Hp: number, Wp: number, C: number): number {
   return Hp * Wp * C + 16;
 }
 
+/** Float count of the area where `conv_dw` packs a chunk's slice of `dy` (vecs <= 8). */
+export function dwPackFloats(): number {
+  return DW_CHUNK_PIXELS * 32 + 16;
+}
+
 /** Float count of the gradient accumulators of a kernel-gradient task. */
 export function dwAccFloats(kH: number, kW: number, inC: number, outC: number): number {
   const padded = Math.ceil(outC / 4) * 4;
   return (kH * kW * inC + 1) * padded;
 }
+
+/**
+ * Output pixels per `conv_dw` call: the kernel gradient walks all (tap, channel) tiles over one
+ * chunk of pixels before the next, so the chunk's input rows and `dy` rows stay in L1 (a whole
+ * image of the seed CNN's conv2 is 160 KB, and streaming it from L2 once per tile cost half of
+ * the kernel's speed).
+ */
+const DW_CHUNK_PIXELS = 64;
 
 /**
  * Copies image `n` of `src` (srcH x srcW x C) into `dst` (Hp x Wp x C, zeroed first) at
@@ -189,17 +278,70 @@ function embed(
 
 /** Runs participant `index`'s share of the task in `a`. */
 export function runTask(a: Int32Array, index: number, count: number, ctx: TaskContext): void {
+  const k = ctx.kernels;
   switch (a[0]) {
-    case TASK_FWD:
-      return runFwd(a, index, count, ctx);
+    case TASK_CONV:
+      k.conv_plan(
+        a[P.plan]!,
+        a[P.y]!,
+        a[P.x]!,
+        a[P.wp]!,
+        a[P.bp]!,
+        a[P.N]!,
+        a[P.K]!,
+        a[P.rowBytes]!,
+        index,
+        count,
+      );
+      return;
+    case TASK_CONV_EMBED:
+      return runEmbedded(a, index, count, ctx);
     case TASK_DW:
       return runDw(a, index, count, ctx);
     case TASK_RELU: {
       const [v0, v1] = share(a[5]!, index, count);
       if (v1 <= v0) return;
       const o = v0 * 16;
-      if (a[1] === 1) ctx.kernels.relu_bwd(a[2]! + o, a[3]! + o, a[4]! + o, v1 - v0);
-      else ctx.kernels.relu_fwd(a[2]! + o, a[3]! + o, v1 - v0);
+      if (a[1] === 1) k.relu_bwd(a[2]! + o, a[3]! + o, a[4]! + o, v1 - v0);
+      else k.relu_fwd(a[2]! + o, a[3]! + o, v1 - v0);
+      return;
+    }
+    case TASK_POOL_FWD: {
+      const [p0, p1] = share(a[MP.pixels]!, index, count);
+      if (p1 <= p0) return;
+      k.maxpool_fwd(
+        a[MP.y]!,
+        a[MP.arg]!,
+        a[MP.x]!,
+        p0,
+        p1,
+        a[MP.inH]!,
+        a[MP.inW]!,
+        a[MP.C]!,
+        a[MP.outH]!,
+        a[MP.outW]!,
+        a[MP.kH]!,
+        a[MP.kW]!,
+        a[MP.sH]!,
+        a[MP.sW]!,
+        a[MP.padT]!,
+        a[MP.padL]!,
+      );
+      return;
+    }
+    case TASK_POOL_BWD: {
+      const [n0, n1] = share(a[MB.batch]!, index, count);
+      if (n1 <= n0) return;
+      const inImg = a[MB.inImg]!, outImg = a[MB.outImg]!;
+      k.maxpool_bwd(
+        a[MB.dx]!,
+        a[MB.dy]!,
+        a[MB.arg]!,
+        n0 * inImg,
+        n1 * inImg,
+        n0 * outImg,
+        n1 * outImg,
+      );
       return;
     }
     case TASK_TEST_FAIL: {
@@ -217,87 +359,28 @@ export function runTask(a: Int32Array, index: number, count: number, ctx: TaskCo
   }
 }
 
-function runFwd(a: Int32Array, index: number, count: number, ctx: TaskContext): void {
+function runEmbedded(a: Int32Array, index: number, count: number, ctx: TaskContext): void {
   const g = (k: number) => a[k]!;
-  const k = ctx.kernels;
-  const C = g(F.C), outH = g(F.outH), outW = g(F.outW), outC = g(F.outC);
-  const kH = g(F.kH), kW = g(F.kW), sH = g(F.sH), sW = g(F.sW);
-  const Hp = g(F.Hp), Wp = g(F.Wp);
-  const rowBytes = Wp * C * 4;
-  if (g(F.dense) === 1) {
-    // A matrix product: one "row" of batch pixels; split the pixels.
-    const [p0, p1] = share(g(F.batch), index, count);
-    if (p1 <= p0) return;
-    k.conv_fwd(
-      g(F.y) + p0 * outC * 4,
-      g(F.src) + p0 * C * 4,
-      g(F.wp),
-      g(F.bp),
-      0,
-      1,
-      1,
-      p1 - p0,
-      outC,
-      C,
-      1,
-      1,
-      1,
-      1,
-      0,
-      0,
-    );
-    return;
-  }
-  const total = g(F.batch) * outH;
-  const [r0, r1] = share(total, index, count);
-  if (r1 <= r0) return;
-  if (g(F.pad) === 0) {
-    k.conv_fwd(
-      g(F.y),
-      g(F.src),
-      g(F.wp),
-      g(F.bp),
-      r0,
-      r1,
-      outH,
-      outW,
-      outC,
-      C,
-      kH,
-      kW,
-      sH,
-      sW,
-      rowBytes,
-      Hp * rowBytes,
-    );
-    return;
-  }
+  const [n0, n1] = share(g(F.batch), index, count);
+  if (n1 <= n0) return;
+  const C = g(F.C), Hp = g(F.Hp), Wp = g(F.Wp), srcH = g(F.srcH), srcW = g(F.srcW);
   const scratch = g(F.scratch) + index * g(F.scratchPer);
   const buf = ctx.memory.buffer;
-  const srcH = g(F.srcH), srcW = g(F.srcW);
   const src = new Float32Array(buf, g(F.src), g(F.batch) * srcH * srcW * C);
   const dst = new Float32Array(buf, scratch, Hp * Wp * C);
-  const imgOut = outH * outW * outC * 4;
-  for (let n = Math.floor(r0 / outH); n * outH < r1; n++) {
+  for (let n = n0; n < n1; n++) {
     embed(dst, src, n, srcH, srcW, C, g(F.dilH), g(F.dilW), g(F.offT), g(F.offL), Hp, Wp);
-    const o0 = Math.max(r0 - n * outH, 0), o1 = Math.min(r1 - n * outH, outH);
-    k.conv_fwd(
-      g(F.y) + n * imgOut,
+    ctx.kernels.conv_plan(
+      g(F.plan),
+      g(F.y) + n * g(F.yImgBytes),
       scratch,
       g(F.wp),
       g(F.bp),
-      o0,
-      o1,
-      outH,
-      outW,
-      outC,
-      C,
-      kH,
-      kW,
-      sH,
-      sW,
-      rowBytes,
+      g(F.N),
+      g(F.K),
+      Wp * C * 4,
       0,
+      1,
     );
   }
 }
@@ -306,21 +389,26 @@ function runDw(a: Int32Array, index: number, count: number, ctx: TaskContext): v
   const g = (k: number) => a[k]!;
   const k = ctx.kernels;
   const batch = g(D.batch), inC = g(D.inC), outH = g(D.outH), outW = g(D.outW), outC = g(D.outC);
-  const kH = g(D.kH), kW = g(D.kW), sH = g(D.sH), sW = g(D.sW);
+  const kH = g(D.kH), kW = g(D.kW);
   const Hp = g(D.Hp), Wp = g(D.Wp);
   const accFloats = dwAccFloats(kH, kW, inC, outC);
   const padded = Math.ceil(outC / 4) * 4;
   const acc = g(D.scratch) + index * g(D.scratchPer);
   const dbAcc = acc + (accFloats - padded) * 4;
+  const pk = acc + accFloats * 4;
   const buf = ctx.memory.buffer;
   new Float32Array(buf, acc, accFloats).fill(0);
   const hasDb = g(D.hasDb) === 1;
+  const list = g(D.list);
   if (g(D.dense) === 1) {
+    // The batch is one image of `batch` pixels.
     const [p0, p1] = share(batch, index, count);
-    if (p1 <= p0) return;
-    const dy = g(D.dy) + p0 * outC * 4;
-    k.conv_dw(acc, g(D.x) + p0 * inC * 4, dy, 1, p1 - p0, outC, inC, 1, 1, 1, 1, 0);
-    if (hasDb) k.colsum(dbAcc, dy, p1 - p0, outC);
+    for (let q = p0; q < p1; q += DW_CHUNK_PIXELS) {
+      const n = Math.min(DW_CHUNK_PIXELS, p1 - q);
+      const dy = g(D.dy) + q * outC * 4;
+      k.conv_dw(acc, g(D.x), dy, list + q * 4, n, outC, inC, 1, 1, 0, pk);
+      if (hasDb) k.colsum(dbAcc, dy, n, outC);
+    }
     return;
   }
   const [n0, n1] = share(batch, index, count);
@@ -328,18 +416,54 @@ function runDw(a: Int32Array, index: number, count: number, ctx: TaskContext): v
   const inH = g(D.inH), inW = g(D.inW);
   const rowBytes = Wp * inC * 4;
   const pad = g(D.pad) === 1;
-  const img = acc + accFloats * 4;
+  const img = pk + dwPackFloats() * 4;
   // The padded-image region exists only when the task pads (no view past it otherwise).
   const src = pad ? new Float32Array(buf, g(D.x), batch * inH * inW * inC) : null;
   const dst = pad ? new Float32Array(buf, img, Hp * Wp * inC) : null;
-  for (let n = n0; n < n1; n++) {
-    let xImg = g(D.x) + n * inH * inW * inC * 4;
-    if (src !== null && dst !== null) {
-      embed(dst, src, n, inH, inW, inC, 1, 1, g(D.padT), g(D.padL), Hp, Wp);
-      xImg = img;
+  const npix = outH * outW;
+  if (src === null || dst === null) {
+    // Unpadded: the list covers the whole batch, so chunks run across image boundaries and
+    // every tile call sums over DW_CHUNK_PIXELS pixels (a small image alone is too few).
+    const dy0 = g(D.dy);
+    for (let q = n0 * npix, q1 = n1 * npix; q < q1; q += DW_CHUNK_PIXELS) {
+      const m = Math.min(DW_CHUNK_PIXELS, q1 - q);
+      k.conv_dw(acc, g(D.x), dy0 + q * outC * 4, list + q * 4, m, outC, inC, kH, kW, rowBytes, pk);
     }
-    const dy = g(D.dy) + n * outH * outW * outC * 4;
-    k.conv_dw(acc, xImg, dy, outH, outW, outC, inC, kH, kW, sH, sW, rowBytes);
-    if (hasDb) k.colsum(dbAcc, dy, outH * outW, outC);
+    if (hasDb && n1 > n0) k.colsum(dbAcc, dy0 + n0 * npix * outC * 4, (n1 - n0) * npix, outC);
+    return;
   }
+  for (let n = n0; n < n1; n++) {
+    embed(dst, src, n, inH, inW, inC, 1, 1, g(D.padT), g(D.padL), Hp, Wp);
+    const dy = g(D.dy) + n * npix * outC * 4;
+    for (let q = 0; q < npix; q += DW_CHUNK_PIXELS) {
+      const m = Math.min(DW_CHUNK_PIXELS, npix - q);
+      k.conv_dw(acc, img, dy + q * outC * 4, list + q * 4, m, outC, inC, kH, kW, rowBytes, pk);
+    }
+    if (hasDb) k.colsum(dbAcc, dy, npix, outC);
+  }
+}
+
+/**
+ * Byte offsets of the window of each output pixel of `batch` images (`outH` x `outW` pixels,
+ * strides sH and sW, input images `H` x `W` of `C` channels) from the first image's start: the
+ * pixel list of `conv_dw`.
+ */
+export function dwOffsets(
+  batch: number,
+  outH: number,
+  outW: number,
+  sH: number,
+  sW: number,
+  H: number,
+  W: number,
+  C: number,
+): Int32Array {
+  const list = new Int32Array(batch * outH * outW);
+  let p = 0;
+  for (let n = 0; n < batch; n++) {
+    for (let oh = 0; oh < outH; oh++) {
+      for (let ow = 0; ow < outW; ow++) list[p++] = ((n * H + oh * sH) * W + ow * sW) * C * 4;
+    }
+  }
+  return list;
 }

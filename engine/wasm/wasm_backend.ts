@@ -34,18 +34,29 @@ import {
   simdSupported,
   type Tile,
 } from "./codegen.ts";
+import { buildPlan, type PlanGeometry, planKey } from "./plans.ts";
 import { WorkerPool } from "./pool.ts";
 import {
   ARG_SLOTS,
   D,
   dwAccFloats,
+  dwOffsets,
+  dwPackFloats,
   F,
   type KernelExports,
+  MB,
+  MP,
+  P,
   paddedImageFloats,
+  TASK_CONV,
+  TASK_CONV_EMBED,
   TASK_DW,
-  TASK_FWD,
+  TASK_POOL_BWD,
+  TASK_POOL_FWD,
   TASK_RELU,
   TASK_TEST_FAIL,
+  TEST_CLOSE,
+  TEST_CRASH,
 } from "./tasks.ts";
 
 /** Options of {@linkcode createWasmBackend}. */
@@ -62,7 +73,11 @@ export interface WasmBackendOptions {
   dwTile?: Tile;
   /** Unroll of the forward kernel's tap loop (default 4). */
   unroll?: number;
-  /** How long a call waits for a worker before failing (default 30 000 ms). */
+  /**
+   * How long a worker may take to pick a task up, and the least time it is given to finish its
+   * share (at least 8x the main thread's own share), before the call fails and the worker is
+   * replaced (default 500 ms).
+   */
   timeoutMs?: number;
 }
 
@@ -74,11 +89,20 @@ export interface WasmBackend extends Backend {
   readonly relaxed: boolean;
   /** Bytes of shared memory in use by `alloc` and scratch. */
   readonly bytesInUse: number;
+  /** Workers taking their own share now (a replaced worker's share runs on the main thread). */
+  readonly activeWorkers: number;
+  /** Workers replaced after a fault so far. */
+  readonly replacements: number;
+  /** Resolves when every worker is active again after replacements. */
+  whenReady(): Promise<void>;
   /**
-   * Test hook: makes participant `index` throw during a pool call (or stall `stallMs` ms), so
-   * tests can check that failures surface as errors instead of hangs.
+   * Test hook: makes participant `index` throw during a pool call (or stall `stallMs` ms); in a
+   * worker, `mode` `crash` makes it die of an uncaught error and `close` makes it stop without a
+   * word. Tests use it to check that faults fail the call, name the kernel, and are recovered.
    */
-  testFail(index: number, stallMs?: number): void;
+  testFail(index: number, stallMs?: number, mode?: "throw" | "crash" | "close"): void;
+  /** Test hook: worker `index` crashes or stops (`mode`) at the start of its next task. */
+  testArm(index: number, mode: "crash" | "close"): void;
 }
 
 /** Whether `b` is a {@linkcode WasmBackend} (and not the TypeScript fallback). */
@@ -156,31 +180,6 @@ const RELU_MIN = 4096;
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
 /**
- * Packs a K x N matrix given by `get(k, n)` into column blocks of `vecs` vectors (the last block
- * narrower), each K rows of `4 * width` floats, zero-padding past N.
- */
-function packBlocks(
-  dst: Float32Array,
-  K: number,
-  N: number,
-  vecs: number,
-  rowOf: (k: number, out: Float32Array, at: number, n0: number, n1: number) => void,
-): void {
-  const nVec = Math.ceil(N / 4);
-  let off = 0;
-  for (let cb = 0; cb < nVec; cb += vecs) {
-    const width = Math.min(vecs, nVec - cb) * 4;
-    const n0 = cb * 4;
-    const n1 = Math.min(n0 + width, N);
-    for (let k = 0; k < K; k++) {
-      rowOf(k, dst, off, n0, n1);
-      dst.fill(0, off + n1 - n0, off + width);
-      off += width;
-    }
-  }
-}
-
-/**
  * Creates the WebAssembly SIMD128 backend. Falls back to the TypeScript `cpuBackend` (with a
  * name saying so) where WebAssembly SIMD or shared memory is missing.
  *
@@ -213,7 +212,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     relaxed,
     fwdTile,
     dwTile,
-    unroll: options.unroll ?? 4,
+    unroll: options.unroll ?? Number(Deno.env.get("UNR") ?? 4),
     initialPages,
     maximumPages,
   });
@@ -222,7 +221,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   const kernels = instance.exports as unknown as KernelExports;
   const pool = await WorkerPool.create({ kernels, memory }, memory, moduleBytes, {
     count,
-    timeoutMs: options.timeoutMs ?? 30_000,
+    timeoutMs: options.timeoutMs ?? 500,
   });
   return new WasmBackendImpl(
     new SharedHeap(memory, maximumPages * PAGE),
@@ -237,6 +236,8 @@ class WasmBackendImpl implements WasmBackend {
   readonly name: string;
   private readonly scratch: Scratch;
   private readonly task = new Int32Array(ARG_SLOTS);
+  /** Pixel plans in shared memory by geometry: they depend only on shapes. */
+  private readonly plans = new Map<string, number>();
 
   constructor(
     private readonly heap: SharedHeap,
@@ -285,34 +286,107 @@ class WasmBackendImpl implements WasmBackend {
     return t;
   }
 
-  /** Packs K x N weights (row k at `w[k*N ..]`) and the bias; returns their pointers. */
+  /** Byte pointer of the plan of `g` in shared memory, built on first use. */
+  private plan(g: PlanGeometry): number {
+    const key = planKey(g);
+    let at = this.plans.get(key);
+    if (at === undefined) {
+      const plan = buildPlan(g);
+      // Slack: the driver reads a whole tile's worth of pairs past a share's last pixel.
+      at = this.heap.reserve(plan.length * 4 + 8 * this.fwdTile.rows);
+      new Int32Array(this.heap.memory.buffer, at, plan.length).set(plan);
+      this.plans.set(key, at);
+    }
+    return at;
+  }
+
+  /**
+   * Packs K x N weights (row k at `w[k*N ..]`) into column blocks of the tile's width, each K
+   * rows of `4 * width` floats zero-padded past N, and the bias; returns their pointers.
+   */
   private packForward(w: Float32Array, b: Float32Array | null, K: number, N: number) {
-    const nVec = Math.ceil(N / 4);
+    const nVec = Math.ceil(N / 4), vecs = this.fwdTile.vecs;
     const wp = this.scratch.get("wp", K * nVec * 16);
-    packBlocks(this.heap.f32(wp, K * nVec * 4), K, N, this.fwdTile.vecs, (k, out, at, n0, n1) => {
-      out.set(w.subarray(k * N + n0, k * N + n1), at);
-    });
+    const dst = this.heap.f32(wp, K * nVec * 4);
+    let off = 0;
+    for (let cb = 0; cb < nVec; cb += vecs) {
+      const width = Math.min(vecs, nVec - cb) * 4;
+      const n0 = cb * 4, nn = Math.min(width, N - n0);
+      for (let k = 0; k < K; k++) {
+        const src = k * N + n0;
+        for (let j = 0; j < nn; j++) dst[off + j] = w[src + j]!;
+        for (let j = nn; j < width; j++) dst[off + j] = 0;
+        off += width;
+      }
+    }
+    return { wp, bp: this.packBias(b, N) };
+  }
+
+  private packBias(b: Float32Array | null, N: number): number {
+    const nVec = Math.ceil(N / 4);
     const bp = this.scratch.get("bp", nVec * 16);
     const bias = this.heap.f32(bp, nVec * 4);
     bias.fill(0);
     if (b !== null) bias.set(b.subarray(0, N));
-    return { wp, bp };
+    return bp;
   }
 
-  /** Packs the flipped, transposed kernel `[kH, kW, outC, inC]` for the input gradient. */
+  /**
+   * Packs the flipped, transposed kernel `[kH, kW, outC, inC]` for the input gradient: row
+   * (tap, co) of the packed matrix is column co of the kernel at the mirrored tap.
+   */
   private packBackwardInput(w: Float32Array, kH: number, kW: number, inC: number, outC: number) {
-    const K = kH * kW * outC;
-    const nVec = Math.ceil(inC / 4);
-    const wp = this.scratch.get("wp", K * nVec * 16);
-    packBlocks(this.heap.f32(wp, K * nVec * 4), K, inC, this.fwdTile.vecs, (k, out, at, n0, n1) => {
-      const tap = Math.floor(k / outC), co = k - tap * outC;
-      const kh = Math.floor(tap / kW), kw = tap - kh * kW;
-      const src = ((kH - 1 - kh) * kW + (kW - 1 - kw)) * inC * outC + co;
-      for (let ci = n0; ci < n1; ci++) out[at + ci - n0] = w[src + ci * outC]!;
-    });
-    const bp = this.scratch.get("bp", nVec * 16);
-    this.heap.f32(bp, nVec * 4).fill(0);
-    return { wp, bp };
+    const nVec = Math.ceil(inC / 4), vecs = this.fwdTile.vecs, taps = kH * kW;
+    const wp = this.scratch.get("wp", taps * outC * nVec * 16);
+    const dst = this.heap.f32(wp, taps * outC * nVec * 4);
+    let off = 0;
+    for (let cb = 0; cb < nVec; cb += vecs) {
+      const width = Math.min(vecs, nVec - cb) * 4;
+      const n0 = cb * 4, nn = Math.min(width, inC - n0);
+      for (let tap = 0; tap < taps; tap++) {
+        const base = (taps - 1 - tap) * inC * outC + n0 * outC;
+        for (let co = 0; co < outC; co++) {
+          let src = base + co;
+          for (let j = 0; j < nn; j++, src += outC) dst[off + j] = w[src]!;
+          for (let j = nn; j < width; j++) dst[off + j] = 0;
+          off += width;
+        }
+      }
+    }
+    return { wp, bp: this.packBias(null, inC) };
+  }
+
+  /** Byte pointer of the `conv_dw` pixel list of a geometry in shared memory, built once. */
+  private dwList(key: string, make: () => Int32Array): number {
+    let at = this.plans.get(key);
+    if (at === undefined) {
+      const list = make();
+      at = this.heap.reserve(list.length * 4);
+      new Int32Array(this.heap.memory.buffer, at, list.length).set(list);
+      this.plans.set(key, at);
+    }
+    return at;
+  }
+
+  /** Runs `conv_plan` over the plan of `g` on all participants. */
+  private runPlan(
+    kernel: string,
+    g: PlanGeometry,
+    y: number,
+    x: number,
+    wp: number,
+    bp: number,
+  ): void {
+    const t = this.newTask(TASK_CONV);
+    t[P.plan] = this.plan(g);
+    t[P.y] = y;
+    t[P.x] = x;
+    t[P.wp] = wp;
+    t[P.bp] = bp;
+    t[P.N] = g.N;
+    t[P.K] = g.kH * g.kW * g.C;
+    t[P.rowBytes] = g.inW * g.C * 4;
+    this.pool.run(kernel, t);
   }
 
   conv2dForward(
@@ -323,39 +397,27 @@ class WasmBackendImpl implements WasmBackend {
     info: Conv2DInfo,
   ): void {
     const { batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW } = info;
-    const { padTop, padLeft, padBottom, padRight } = info;
     const ySize = batch * outH * outW * outC;
     if (ySize === 0) return;
     const { wp, bp } = this.packForward(w, b, kH * kW * inC, outC);
     const xPtr = this.input(x, batch * inH * inW * inC, "in0");
     const [yPtr, publish] = this.output(y, ySize, "out");
-    const pad = padTop + padLeft + padBottom + padRight > 0;
-    const Hp = inH + padTop + padBottom, Wp = inW + padLeft + padRight;
-    const t = this.newTask(TASK_FWD);
-    t[F.y] = yPtr;
-    t[F.src] = xPtr;
-    t[F.wp] = wp;
-    t[F.bp] = bp;
-    t[F.batch] = batch;
-    t[F.srcH] = inH;
-    t[F.srcW] = inW;
-    t[F.C] = inC;
-    t[F.pad] = pad ? 1 : 0;
-    t[F.dilH] = 1;
-    t[F.dilW] = 1;
-    t[F.offT] = padTop;
-    t[F.offL] = padLeft;
-    t[F.Hp] = Hp;
-    t[F.Wp] = Wp;
-    t[F.outH] = outH;
-    t[F.outW] = outW;
-    t[F.outC] = outC;
-    t[F.kH] = kH;
-    t[F.kW] = kW;
-    t[F.sH] = strideH;
-    t[F.sW] = strideW;
-    if (pad) this.privateScratch(t, F.scratch, F.scratchPer, paddedImageFloats(Hp, Wp, inC));
-    this.pool.run("conv2dForward", t);
+    const g: PlanGeometry = {
+      batch,
+      inH,
+      inW,
+      C: inC,
+      outH,
+      outW,
+      N: outC,
+      kH,
+      kW,
+      sH: strideH,
+      sW: strideW,
+      padT: info.padTop,
+      padL: info.padLeft,
+    };
+    this.runPlan("conv2dForward", g, yPtr, xPtr, wp, bp);
     publish();
   }
 
@@ -368,7 +430,7 @@ class WasmBackendImpl implements WasmBackend {
 
   conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, info: Conv2DInfo): void {
     const { batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW } = info;
-    const { padTop, padLeft, padBottom, padRight } = info;
+    const { padTop, padLeft } = info;
     const dxSize = batch * inH * inW * inC;
     if (dxSize === 0) return;
     if (padTop > kH - 1 || padLeft > kW - 1 || outH * outW * outC === 0) {
@@ -379,10 +441,30 @@ class WasmBackendImpl implements WasmBackend {
     const { wp, bp } = this.packBackwardInput(w, kH, kW, inC, outC);
     const dyPtr = this.input(dy, batch * outH * outW * outC, "in0");
     const [dxPtr, publish] = this.output(dx, dxSize, "out");
-    const direct = kH === 1 && kW === 1 && strideH === 1 && strideW === 1 &&
-      padTop + padLeft + padBottom + padRight === 0;
-    const Hp = direct ? outH : inH + kH - 1, Wp = direct ? outW : inW + kW - 1;
-    const t = this.newTask(TASK_FWD);
+    if (strideH === 1 && strideW === 1) {
+      // A full correlation of dy with the flipped kernel, windows clipped to dy: no zero taps.
+      const g: PlanGeometry = {
+        batch,
+        inH: outH,
+        inW: outW,
+        C: outC,
+        outH: inH,
+        outW: inW,
+        N: inC,
+        kH,
+        kW,
+        sH: 1,
+        sW: 1,
+        padT: kH - 1 - padTop,
+        padL: kW - 1 - padLeft,
+      };
+      this.runPlan("conv2dBackwardInput", g, dxPtr, dyPtr, wp, bp);
+      publish();
+      return;
+    }
+    // Strided: dy embedded with its stride as dilation, then a valid convolution per image.
+    const Hp = inH + kH - 1, Wp = inW + kW - 1;
+    const t = this.newTask(TASK_CONV_EMBED);
     t[F.y] = dxPtr;
     t[F.src] = dyPtr;
     t[F.wp] = wp;
@@ -391,21 +473,32 @@ class WasmBackendImpl implements WasmBackend {
     t[F.srcH] = outH;
     t[F.srcW] = outW;
     t[F.C] = outC;
-    t[F.pad] = direct ? 0 : 1;
     t[F.dilH] = strideH;
     t[F.dilW] = strideW;
     t[F.offT] = kH - 1 - padTop;
     t[F.offL] = kW - 1 - padLeft;
     t[F.Hp] = Hp;
     t[F.Wp] = Wp;
-    t[F.outH] = inH;
-    t[F.outW] = inW;
-    t[F.outC] = inC;
-    t[F.kH] = kH;
-    t[F.kW] = kW;
-    t[F.sH] = 1;
-    t[F.sW] = 1;
-    if (!direct) this.privateScratch(t, F.scratch, F.scratchPer, paddedImageFloats(Hp, Wp, outC));
+    t[F.N] = inC;
+    t[F.K] = kH * kW * outC;
+    t[F.yImgBytes] = inH * inW * inC * 4;
+    const plan = this.plan({
+      batch: 1,
+      inH: Hp,
+      inW: Wp,
+      C: outC,
+      outH: inH,
+      outW: inW,
+      N: inC,
+      kH,
+      kW,
+      sH: 1,
+      sW: 1,
+      padT: 0,
+      padL: 0,
+    });
+    t[F.plan] = plan;
+    this.privateScratch(t, F.scratch, F.scratchPer, paddedImageFloats(Hp, Wp, outC));
     this.pool.run("conv2dBackwardInput", t);
     publish();
   }
@@ -442,12 +535,18 @@ class WasmBackendImpl implements WasmBackend {
     t[D.sH] = strideH;
     t[D.sW] = strideW;
     t[D.hasDb] = db === null ? 0 : 1;
+    // Padded: one image at a time through the private padded copy; else the whole batch.
+    const listBatch = pad ? 1 : batch;
+    t[D.list] = this.dwList(
+      `dw:${listBatch},${outH},${outW},${strideH},${strideW},${Hp},${Wp},${inC}`,
+      () => dwOffsets(listBatch, outH, outW, strideH, strideW, Hp, Wp, inC),
+    );
     const accFloats = dwAccFloats(kH, kW, inC, outC);
     this.privateScratch(
       t,
       D.scratch,
       D.scratchPer,
-      accFloats + (pad ? paddedImageFloats(Hp, Wp, inC) : 0),
+      accFloats + dwPackFloats() + (pad ? paddedImageFloats(Hp, Wp, inC) : 0),
     );
     this.pool.run("conv2dBackwardKernel", t);
     this.reduce(dw, db, t, kH * kW * inC, outC);
@@ -461,14 +560,14 @@ class WasmBackendImpl implements WasmBackend {
     K: number,
     N: number,
   ): void {
-    const P = Math.ceil(N / 4) * 4;
+    const Pn = Math.ceil(N / 4) * 4;
     const base = t[D.scratch]!, per = t[D.scratchPer]!;
     const parts: Float32Array[] = [];
-    for (let i = 0; i < this.workers; i++) parts.push(this.heap.f32(base + i * per, (K + 1) * P));
+    for (let i = 0; i < this.workers; i++) parts.push(this.heap.f32(base + i * per, (K + 1) * Pn));
     const first = parts[0]!;
     for (let k = 0; k < K; k++) {
       for (let n = 0; n < N; n++) {
-        const at = k * P + n;
+        const at = k * Pn + n;
         let s = first[at]!;
         for (let i = 1; i < parts.length; i++) s += parts[i]![at]!;
         dw[k * N + n]! += s;
@@ -476,12 +575,31 @@ class WasmBackendImpl implements WasmBackend {
     }
     if (db !== null) {
       for (let n = 0; n < N; n++) {
-        const at = K * P + n;
+        const at = K * Pn + n;
         let s = first[at]!;
         for (let i = 1; i < parts.length; i++) s += parts[i]![at]!;
         db[n]! += s;
       }
     }
+  }
+
+  /** A dense layer as a 1x1 convolution of 1x1 images: the plan is the batch's rows. */
+  private denseGeometry(batch: number, C: number, N: number): PlanGeometry {
+    return {
+      batch,
+      inH: 1,
+      inW: 1,
+      C,
+      outH: 1,
+      outW: 1,
+      N,
+      kH: 1,
+      kW: 1,
+      sH: 1,
+      sW: 1,
+      padT: 0,
+      padL: 0,
+    };
   }
 
   denseForward(
@@ -495,31 +613,10 @@ class WasmBackendImpl implements WasmBackend {
   ): void {
     if (batch * outDim === 0) return;
     const { wp, bp } = this.packForward(w, b, inDim, outDim);
-    const t = this.newTask(TASK_FWD);
+    const xPtr = this.input(x, batch * inDim, "in0");
     const [yPtr, publish] = this.output(y, batch * outDim, "out");
-    this.denseTask(t, yPtr, this.input(x, batch * inDim, "in0"), wp, bp, batch, inDim, outDim);
-    this.pool.run("denseForward", t);
+    this.runPlan("denseForward", this.denseGeometry(batch, inDim, outDim), yPtr, xPtr, wp, bp);
     publish();
-  }
-
-  private denseTask(
-    t: Int32Array,
-    yPtr: number,
-    srcPtr: number,
-    wp: number,
-    bp: number,
-    batch: number,
-    C: number,
-    outC: number,
-  ): void {
-    t[F.dense] = 1;
-    t[F.y] = yPtr;
-    t[F.src] = srcPtr;
-    t[F.wp] = wp;
-    t[F.bp] = bp;
-    t[F.batch] = batch;
-    t[F.C] = C;
-    t[F.outC] = outC;
   }
 
   denseBackwardInput(
@@ -536,10 +633,10 @@ class WasmBackendImpl implements WasmBackend {
       return;
     }
     const { wp, bp } = this.packBackwardInput(w, 1, 1, inDim, outDim);
-    const t = this.newTask(TASK_FWD);
+    const dyPtr = this.input(dy, batch * outDim, "in0");
     const [dxPtr, publish] = this.output(dx, batch * inDim, "out");
-    this.denseTask(t, dxPtr, this.input(dy, batch * outDim, "in0"), wp, bp, batch, outDim, inDim);
-    this.pool.run("denseBackwardInput", t);
+    const g = this.denseGeometry(batch, outDim, inDim);
+    this.runPlan("denseBackwardInput", g, dxPtr, dyPtr, wp, bp);
     publish();
   }
 
@@ -563,15 +660,62 @@ class WasmBackendImpl implements WasmBackend {
     t[D.kH] = 1;
     t[D.kW] = 1;
     t[D.hasDb] = db === null ? 0 : 1;
-    this.privateScratch(t, D.scratch, D.scratchPer, dwAccFloats(1, 1, inDim, outDim));
+    t[D.list] = this.dwList(
+      `dwd:${batch},${inDim}`,
+      () => dwOffsets(1, 1, batch, 1, 1, 1, 0, inDim),
+    );
+    const floats = dwAccFloats(1, 1, inDim, outDim) + dwPackFloats();
+    this.privateScratch(t, D.scratch, D.scratchPer, floats);
     this.pool.run("denseBackwardKernel", t);
     this.reduce(dw, db, t, inDim, outDim);
   }
 
-  maxPoolForward = cpuBackend.maxPoolForward;
-  maxPoolBackward = cpuBackend.maxPoolBackward;
+  maxPoolForward(y: Float32Array, argmax: Int32Array, x: Float32Array, info: Conv2DInfo): void {
+    const { batch, inH, inW, inC, outH, outW } = info;
+    const pixels = batch * outH * outW;
+    // Arrays outside the shared memory (tests, user code) take the TypeScript kernel.
+    if (!this.heap.owns(y) || !this.heap.owns(argmax) || !this.heap.owns(x) || pixels === 0) {
+      cpuBackend.maxPoolForward(y, argmax, x, info);
+      return;
+    }
+    const t = this.newTask(TASK_POOL_FWD);
+    t[MP.y] = y.byteOffset;
+    t[MP.arg] = argmax.byteOffset;
+    t[MP.x] = x.byteOffset;
+    t[MP.pixels] = pixels;
+    t[MP.inH] = inH;
+    t[MP.inW] = inW;
+    t[MP.C] = inC;
+    t[MP.outH] = outH;
+    t[MP.outW] = outW;
+    t[MP.kH] = info.kH;
+    t[MP.kW] = info.kW;
+    t[MP.sH] = info.strideH;
+    t[MP.sW] = info.strideW;
+    t[MP.padT] = info.padTop;
+    t[MP.padL] = info.padLeft;
+    this.pool.run("maxPoolForward", t);
+  }
+
+  maxPoolBackward(dx: Float32Array, dy: Float32Array, argmax: Int32Array, info: Conv2DInfo): void {
+    const { batch, inH, inW, inC, outH, outW } = info;
+    if (!this.heap.owns(dx) || !this.heap.owns(dy) || !this.heap.owns(argmax) || batch === 0) {
+      cpuBackend.maxPoolBackward(dx, dy, argmax, info);
+      return;
+    }
+    const t = this.newTask(TASK_POOL_BWD);
+    t[MB.dx] = dx.byteOffset;
+    t[MB.dy] = dy.byteOffset;
+    t[MB.arg] = argmax.byteOffset;
+    t[MB.batch] = batch;
+    t[MB.inImg] = inH * inW * inC;
+    t[MB.outImg] = outH * outW * inC;
+    this.pool.run("maxPoolBackward", t);
+  }
+
   avgPoolForward = cpuBackend.avgPoolForward;
   avgPoolBackward = cpuBackend.avgPoolBackward;
+
   activationForward(
     name: ActivationName,
     y: Float32Array,
@@ -618,10 +762,27 @@ class WasmBackendImpl implements WasmBackend {
     for (let i = body; i < size; i++) dx[i] = y[i]! > 0 ? dy[i]! : 0;
   }
 
-  testFail(index: number, stallMs = 0): void {
+  get activeWorkers(): number {
+    return this.pool.activeWorkers;
+  }
+
+  get replacements(): number {
+    return this.pool.replacements;
+  }
+
+  whenReady(): Promise<void> {
+    return this.pool.whenReady();
+  }
+
+  testArm(index: number, mode: "crash" | "close"): void {
+    this.pool.arm(index, mode === "crash" ? TEST_CRASH : TEST_CLOSE);
+  }
+
+  testFail(index: number, stallMs = 0, mode: "throw" | "crash" | "close" = "throw"): void {
     const t = this.newTask(TASK_TEST_FAIL);
     t[1] = index;
     t[2] = stallMs;
+    t[3] = mode === "crash" ? TEST_CRASH : mode === "close" ? TEST_CLOSE : 0;
     this.pool.run("testFail", t);
   }
 

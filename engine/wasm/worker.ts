@@ -1,8 +1,11 @@
 /**
  * Entry point of a pool worker: instantiates the kernel module over the shared memory it is
- * given, reports ready, then loops forever waiting on the command area's generation counter and
- * running its share of each task (see `pool.ts` for the protocol). Errors in a share are caught
- * and reported through the status slot, so the main thread fails the call instead of hanging.
+ * given, reports ready, waits to be activated, then loops waiting on the command area's
+ * generation counter and running its share of each task (see `pool.ts` for the protocol).
+ *
+ * Errors in a share are caught and reported through the status slot, so the main thread fails
+ * the call instead of hanging; an error that escapes anyway (the worker is dying) is reported by
+ * the global `error` handler as a crash, which wakes the main thread at once.
  *
  * @module
  */
@@ -11,17 +14,33 @@ import {
   CTL_ARGS,
   CTL_GEN,
   CTL_QUIT,
-  CTL_WORKER,
   ERR_TEXT_BYTES,
+  STATUS_CRASHED,
   STATUS_ERROR,
   STATUS_OK,
   type WorkerInit,
+  workerSlot,
+  WS_ACTIVE,
+  WS_ARM,
+  WS_DONE,
+  WS_STARTED,
+  WS_STATUS,
 } from "./pool.ts";
-import { ARG_SLOTS, type KernelExports, runTask, type TaskContext } from "./tasks.ts";
+import {
+  ARG_SLOTS,
+  type KernelExports,
+  runTask,
+  TASK_TEST_FAIL,
+  type TaskContext,
+  TEST_CLOSE,
+  TEST_CRASH,
+} from "./tasks.ts";
 
 interface WorkerScope {
   onmessage: ((e: MessageEvent<WorkerInit>) => void) | null;
   postMessage(message: unknown): void;
+  addEventListener(type: "error", listener: (e: ErrorEvent) => void): void;
+  close(): void;
 }
 
 const scope = globalThis as unknown as WorkerScope;
@@ -29,14 +48,28 @@ const scope = globalThis as unknown as WorkerScope;
 /** Spins this many checks of the generation counter before sleeping: calls come in bursts. */
 const SPIN_CHECKS = 20000;
 
+/** Writes `message` into this worker's error text area. */
+function report(init: WorkerInit, message: string): void {
+  const area = new Uint8Array(init.errText).subarray(
+    init.index * ERR_TEXT_BYTES,
+    (init.index + 1) * ERR_TEXT_BYTES,
+  );
+  area.fill(0);
+  area.set(new TextEncoder().encode(message).subarray(0, ERR_TEXT_BYTES - 1));
+}
+
 function serve(init: WorkerInit, ctx: TaskContext): void {
   const ctl = new Int32Array(init.control);
-  const errBytes = new Uint8Array(init.errText);
   const args = new Int32Array(ARG_SLOTS);
-  const done = CTL_WORKER + 4 * init.index;
-  // The main thread bumps the generation only after every worker reported ready, so the first
-  // task is generation 1 even if this loop starts late.
-  let seen = 0;
+  const base = workerSlot(init.index);
+  // Wait for activation: the main thread writes 1 + the generation to start after, at a moment
+  // when no call is in flight, so no task is half-seen.
+  let active = Atomics.load(ctl, base + WS_ACTIVE);
+  while (active === 0) {
+    Atomics.wait(ctl, base + WS_ACTIVE, 0);
+    active = Atomics.load(ctl, base + WS_ACTIVE);
+  }
+  let seen = active - 1;
   for (;;) {
     let gen = Atomics.load(ctl, CTL_GEN);
     for (let i = 0; gen === seen && i < SPIN_CHECKS; i++) gen = Atomics.load(ctl, CTL_GEN);
@@ -46,23 +79,26 @@ function serve(init: WorkerInit, ctx: TaskContext): void {
     }
     seen = gen;
     if (Atomics.load(ctl, CTL_QUIT) === 1) return;
+    Atomics.store(ctl, base + WS_STARTED, gen);
     args.set(ctl.subarray(CTL_ARGS, CTL_ARGS + ARG_SLOTS));
+    // Test hooks for faults the try below cannot catch: an escaping error, or a stop.
+    let fault = Atomics.exchange(ctl, base + WS_ARM, 0);
+    if (args[0] === TASK_TEST_FAIL && args[1] === init.index) fault ||= args[3]!;
+    if (fault === TEST_CRASH) throw new Error("test hook: worker crashed on purpose");
+    if (fault === TEST_CLOSE) {
+      scope.close();
+      return;
+    }
     let status = STATUS_OK;
     try {
       runTask(args, init.index, init.count, ctx);
     } catch (e) {
       status = STATUS_ERROR;
-      const text = new TextEncoder().encode(e instanceof Error ? e.message : String(e));
-      const area = errBytes.subarray(
-        init.index * ERR_TEXT_BYTES,
-        (init.index + 1) * ERR_TEXT_BYTES,
-      );
-      area.fill(0);
-      area.set(text.subarray(0, ERR_TEXT_BYTES - 1));
+      report(init, e instanceof Error ? e.message : String(e));
     }
-    Atomics.store(ctl, done + 1, status);
-    Atomics.store(ctl, done, gen);
-    Atomics.notify(ctl, done);
+    Atomics.store(ctl, base + WS_STATUS, status);
+    Atomics.store(ctl, base + WS_DONE, gen);
+    Atomics.notify(ctl, base + WS_DONE);
   }
 }
 
@@ -78,6 +114,19 @@ scope.onmessage = (e: MessageEvent<WorkerInit>) => {
     return;
   }
   scope.onmessage = null;
+  // An error escaping `serve` ends this worker: say so through the shared slots first, since
+  // the main thread may be blocked waiting for this worker and cannot see the error event.
+  scope.addEventListener("error", (ev: ErrorEvent) => {
+    // Handled here (no second report through the main thread's event loop); `serve` has
+    // unwound, so this worker is done, and the pool terminates and replaces it.
+    ev.preventDefault();
+    const ctl = new Int32Array(init.control);
+    const base = workerSlot(init.index);
+    report(init, ev.message);
+    Atomics.store(ctl, base + WS_STATUS, STATUS_CRASHED);
+    Atomics.store(ctl, base + WS_DONE, Atomics.load(ctl, CTL_GEN));
+    Atomics.notify(ctl, base + WS_DONE);
+  });
   scope.postMessage({ ready: true });
   serve(init, ctx);
 };

@@ -283,16 +283,91 @@ Deno.test({
   },
 });
 
+/** Waits for the pool's replacement workers, failing the test if they never come. */
+async function recovered(be: WasmBackend): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    be.whenReady(),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no replacement worker within 10 s")), 10_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Runs `fault`, which must throw `pattern` within `withinMs`; then checks recovery. */
+async function faultAndRecover(
+  be: WasmBackend,
+  fault: () => void,
+  pattern: RegExp,
+  withinMs: number,
+): Promise<void> {
+  const t0 = performance.now();
+  assert.throws(fault, pattern);
+  const ms = performance.now() - t0;
+  assert.ok(ms < withinMs, `the fault surfaced after ${ms.toFixed(0)} ms`);
+  // At once, the main thread covers the dead worker's share: calls work and stay exact.
+  assert.equal(be.activeWorkers, 0);
+  checkDense(be, [7, 33, 9], 5);
+  CONV_CASES.slice(0, 3).forEach((c, i) => checkConv(be, c, 10 * i + 1));
+  // Then the replacement takes its share again.
+  await recovered(be);
+  assert.equal(be.activeWorkers, 1);
+  checkDense(be, [7, 33, 9], 6);
+  CONV_CASES.slice(0, 3).forEach((c, i) => checkConv(be, c, 10 * i + 2));
+}
+
 Deno.test({
-  name: "a worker that does not answer fails the call after the timeout",
+  name: "a stalled worker fails the call after the deadline and is replaced",
   ignore: !available,
   fn: async () => {
     const be = await wasm(2, true, 200);
     try {
-      const t0 = performance.now();
-      assert.throws(() => be.testFail(1, 1500), /testFail failed: worker 1 did not finish/);
-      assert.ok(performance.now() - t0 < 1400, "the timeout fired before the stall ended");
-      assert.throws(() => checkDense(be, [3, 5, 7], 5), /pool is broken/);
+      await faultAndRecover(
+        be,
+        () => be.testFail(1, 5000),
+        /testFail failed in worker 1, which did not finish within 200 ms/,
+        1000,
+      );
+      assert.equal(be.replacements, 1);
+    } finally {
+      be.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "a worker that dies of an uncaught error fails the call at once and is replaced",
+  ignore: !available,
+  fn: async () => {
+    const be = await wasm(2, true);
+    try {
+      await faultAndRecover(
+        be,
+        () => be.testFail(1, 0, "crash"),
+        /testFail failed in worker 1, which crashed \(.*crashed on purpose\)/,
+        1000,
+      );
+      // And once more: a replacement can be replaced.
+      await faultAndRecover(be, () => be.testFail(1, 0, "crash"), /which crashed/, 1000);
+      assert.equal(be.replacements, 2);
+    } finally {
+      be.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "a worker that stops mid-task fails the call within a second and is replaced",
+  ignore: !available,
+  fn: async () => {
+    const be = await wasm(2, true);
+    try {
+      await faultAndRecover(
+        be,
+        () => be.testFail(1, 0, "close"),
+        /testFail failed in worker 1, which did not finish within 500 ms \(it stopped/,
+        1000,
+      );
     } finally {
       be.dispose();
     }
