@@ -81,6 +81,24 @@ export { JsonlLog } from "./pipelines/jsonl_log.ts";
 export type { Callback, EpochLogs } from "./pipelines/callbacks.ts";
 export { mnistCnn, mnistDense } from "./pipelines/models.ts";
 export { saveModel } from "./pipelines/save_model.ts";
+export {
+  loadModel,
+  loadOptimizer,
+  loadOptimizerState,
+  ModelFormatError,
+  saveOptimizerState,
+} from "./pipelines/load_model.ts";
+export { microBatch, predictBatch, predictStream } from "./pipelines/predict_stream.ts";
+export type { Image, Prediction, PredictStreamOptions } from "./pipelines/predict_stream.ts";
+export { createPredictionServer } from "./pipelines/server.ts";
+export { MetricsRegistry } from "./pipelines/metrics_registry.ts";
+export {
+  decodeImageBytes,
+  ImageFormatError,
+  readImageFile,
+  readImageStream,
+} from "./pipelines/image_input.ts";
+export { decodePng, PngFormatError } from "./pipelines/png_decode.ts";
 export { runMnistTraining } from "./pipelines/mnist_training.ts";
 
 // the lecture's tools

@@ -105,7 +105,8 @@ export type ImageFormat = "png" | "pgm" | "idx" | "gzip" | "json";
 export function detectFormat(head: Uint8Array): ImageFormat | null {
   if (isPng(head)) return "png";
   if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
-  if (head[0] === 0 && head[1] === 0 && head[2] === 0x08) return "idx";
+  // any IDX element type and rank 1-4: the IDX parser then names what it cannot read
+  if (head[0] === 0 && head[1] === 0 && head[3]! >= 1 && head[3]! <= 4) return "idx";
   if (head[0] === 0x50 /* P */ && head[1]! >= 0x30 && head[1]! <= 0x39) return "pgm";
   for (const b of head) {
     if (
@@ -401,7 +402,7 @@ export function pixelsFromJson(
 }
 
 /** One JSON line (see the module doc) -> an item; never throws. */
-export function decodeJsonLine(
+function decodeJsonLine(
   line: string,
   file: string,
   lineNumber: number,

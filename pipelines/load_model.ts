@@ -14,8 +14,9 @@
  * - `weightsManifest`: groups of `{paths, weights: [{name, shape, dtype, quantization?}]}`; each
  *   group's files are concatenated and its weights read in order. `float32` and `int32` weights
  *   are read as they are; `uint8`/`uint16` affine-quantized and `float16` weights are dequantized.
- *   Weights are matched to layers by name (`conv2d/kernel`) when every name matches, otherwise by
- *   manifest order per layer (TF.js may name them `conv2d_Conv2D1/kernel`), with each shape checked.
+ *   Weights are matched to layers by name (`conv2d/kernel`) when every name matches, otherwise
+ *   by manifest order per layer (TF.js may name them `conv2d_Conv2D1/kernel`), each shape
+ *   checked.
  *
  * Every malformed input raises a {@linkcode ModelFormatError} naming the file, what was expected
  * and what was found.

@@ -75,14 +75,18 @@ export interface BatchInfo {
   readonly ms: number;
 }
 
+/** Options of {@linkcode microBatch}. */
+export interface MicroBatchOptions {
+  /** Scheduler of the batch timer (default `asyncScheduler`; tests pass a `TestScheduler`). */
+  scheduler?: SchedulerLike;
+}
+
 /** Options of {@linkcode predictStream}. */
-export interface PredictStreamOptions {
+export interface PredictStreamOptions extends MicroBatchOptions {
   /** Largest batch (default 64). 1 turns batching off. */
   maxBatch?: number;
   /** Longest time the oldest image of a batch waits for more, in ms (default 2). */
   maxDelayMs?: number;
-  /** Scheduler of the batch timer (default `asyncScheduler`; tests pass a `TestScheduler`). */
-  scheduler?: SchedulerLike;
   /** Called after each batch's forward pass. */
   onBatch?: (info: BatchInfo) => void;
 }
@@ -98,8 +102,9 @@ function checkBatching(maxBatch: number, maxDelayMs: number): void {
 
 /**
  * Gathers values into arrays that close when `maxBatch` values are in or when the first value of
- * the array has waited `maxDelayMs` (on `scheduler`). On completion the open array is emitted; on
- * error it is dropped (as `bufferTime` does). Never emits an empty array.
+ * the array has waited `maxDelayMs` (on `options.scheduler`). On completion the open array is
+ * emitted; on error it is dropped (as `bufferTime` does). Never emits an empty array. The timer
+ * fires no earlier than `maxDelayMs` (Deno's timers run about 1 ms late).
  *
  * @example
  * ```ts
@@ -113,8 +118,9 @@ function checkBatching(maxBatch: number, maxDelayMs: number): void {
 export function microBatch<T>(
   maxDelayMs: number,
   maxBatch: number,
-  scheduler: SchedulerLike = asyncScheduler,
+  options: MicroBatchOptions = {},
 ): OperatorFunction<T, T[]> {
+  const scheduler = options.scheduler ?? asyncScheduler;
   checkBatching(maxBatch, maxDelayMs);
   return (source) =>
     new Observable<T[]>((subscriber) => {
@@ -228,7 +234,7 @@ export function predictStream(
   const maxBatch = options.maxBatch ?? 64;
   const maxDelayMs = options.maxDelayMs ?? 2;
   return pipe(
-    microBatch<Image>(maxDelayMs, maxBatch, options.scheduler),
+    microBatch<Image>(maxDelayMs, maxBatch, options),
     map((images) => {
       const t0 = performance.now();
       const predictions = predictBatch(model, images);

@@ -17,7 +17,15 @@
  * @module
  */
 
-import { defer, from, lastValueFrom, type ObservableInput, skip, tap } from "rxjs";
+import {
+  defer,
+  from,
+  lastValueFrom,
+  type ObservableInput,
+  type OperatorFunction,
+  skip,
+  tap,
+} from "rxjs";
 import { type Backend, cpuBackend } from "../engine/backend.ts";
 import { Random, type RandomState } from "../engine/random.ts";
 import { type Shape, sizeOf, type Tensor } from "../engine/tensor.ts";
@@ -31,6 +39,12 @@ import { fromTensors } from "./from_tensors.ts";
 import { evaluate as evaluateOp, forward, type OnNan, train } from "./train.ts";
 import type { Callback, EpochLogs } from "./callbacks.ts";
 import { ProgressBar } from "./progress_bar.ts";
+import {
+  type Image,
+  type Prediction,
+  predictStream,
+  type PredictStreamOptions,
+} from "./predict_stream.ts";
 
 /** Options of the Sequential constructor. */
 export interface SequentialOptions {
@@ -489,6 +503,15 @@ export class Sequential {
         offset += step.x.data.length;
       });
     return { shape: [rows, ...outShape], data: out };
+  }
+
+  /**
+   * Streaming inference: an operator from images to predictions that micro-batches what arrives
+   * (a batch closes when `maxBatch` images are waiting or the oldest has waited `maxDelayMs`) and
+   * emits one prediction per image in arrival order. See `predict_stream.ts`.
+   */
+  predictStream(options: PredictStreamOptions = {}): OperatorFunction<Image, Prediction> {
+    return predictStream(this, options);
   }
 
   /** Copies of every parameter, in layer order (Keras's `get_weights`). */

@@ -215,6 +215,12 @@ export class FuncBuilder {
     }
     return this.simd(0x0c).raw(...bytes);
   }
+  /** `i8x16.shuffle` of two vectors by 32-bit lanes (0-3 from the first, 4-7 from the second). */
+  f32x4Shuffle(lanes: readonly [number, number, number, number]): this {
+    const bytes: number[] = [];
+    for (const l of lanes) bytes.push(4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3);
+    return this.simd(0x0d).raw(...bytes);
+  }
   i32x4Splat(): this {
     return this.simd(0x11);
   }

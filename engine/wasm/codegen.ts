@@ -52,6 +52,7 @@ export function defaultTiles(relaxed: boolean): { fwdTile: Tile; dwTile: Tile } 
   return relaxed
     ? { fwdTile: { rows: 6, vecs: 2 }, dwTile: { rows: 6, vecs: 2 } }
     : { fwdTile: { rows: 3, vecs: 3 }, dwTile: { rows: 3, vecs: 3 } };
+
 }
 
 /** Emits acc = x * w + acc with the chosen multiply-add. */
@@ -64,25 +65,6 @@ function madd(f: FuncBuilder, relaxed: boolean, acc: number, x: number, w: numbe
 function minDiff(f: FuncBuilder, dst: number, cap: number, a: number, b: number): void {
   f.get(a).get(b).sub().set(dst);
   f.i32(cap).get(dst).get(dst).i32(cap).gtS().select().set(dst);
-}
-
-/** Emits a call of `funcs[(r-1)*maxC + (c-1)]` chosen by the runtime values of locals rr, cc. */
-function dispatch(
-  f: FuncBuilder,
-  tile: Tile,
-  firstFunc: number,
-  rr: number,
-  cc: number,
-  pushArgs: () => void,
-): void {
-  for (let r = tile.rows; r >= 1; r--) {
-    for (let c = tile.vecs; c >= 1; c--) {
-      f.get(rr).i32(r).eq().get(cc).i32(c).eq().and().if_();
-      pushArgs();
-      f.call(firstFunc + (r - 1) * tile.vecs + (c - 1));
-      f.end();
-    }
-  }
 }
 
 /**
@@ -265,137 +247,199 @@ function planDriver(tile: Tile, firstTile: number): FuncBuilder {
 }
 
 /**
- * One kernel-gradient tile: `r` consecutive taps of a kernel row x `c` channel vectors, summed
- * over a chunk of output pixels into a padded accumulator. The pixels' input addresses come from
- * a list of byte offsets (one per output pixel, relative to the tap's address in the image), so
- * the loop is one flat walk whatever the rows and strides: few live integers, no spills (an
- * earlier row-by-row version of this loop ran at ~55% of peak).
- * Params: accp, xp (image + tap offset), lp (offset list of the chunk), dyp (first dy vector of
- * the chunk), npix (>= 1), dyPixBytes, accRowBytes.
+ * One kernel-gradient tile, a GEMM tile of the transposed problem dW^T[co][tap] += sum over
+ * pixels p of dY^T[co][p] * X[p][tap]: `r` output channels x `c` vectors of taps, the reduction
+ * over the pixels of a chunk walking contiguous memory in both operands: `dyT` rows (one per
+ * channel, `aStride` bytes apart, read as broadcasts) and the chunk's packed taps (`wp`, 4c floats
+ * per pixel). It is the forward tile's loop, with the accumulators loaded from and stored back to
+ * `y` (rows of 4c floats). An earlier version reduced over the pixels in place (x and dy read at
+ * their pixel strides) and never passed ~57% of peak.
+ * Params: a0, aStride, wp, y, L (pixels, >= 1).
  */
 function dwTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBuilder {
-  const f = new FuncBuilder([I32, I32, I32, I32, I32, I32, I32]);
-  const [accp, xp, lp, dyp, npix, dyPixBytes, accRowBytes] = [0, 1, 2, 3, 4, 5, 6];
+  const f = new FuncBuilder([I32, I32, I32, I32, I32]);
+  const [a0, aStride, wp, y, L] = [0, 1, 2, 3, 4];
+  const a: number[] = [];
+  for (let i = 0; i < r; i++) a.push(f.local(I32));
   const acc: number[] = [];
   for (let k = 0; k < r * c; k++) acc.push(f.local(V128));
-  const d: number[] = [];
-  for (let j = 0; j < c; j++) d.push(f.local(V128));
+  const w: number[] = [];
+  for (let j = 0; j < c; j++) w.push(f.local(V128));
   const xs = f.local(V128);
-  const px = f.local(I32), pd = f.local(I32), pdEnd = f.local(I32), aa = f.local(I32);
-  const l = f.local(I32), pu = f.local(I32), mainEnd = f.local(I32);
-  f.get(accp).set(aa);
+  const end = f.local(I32), mainEnd = f.local(I32);
+  f.get(a0).set(a[0]!);
+  for (let i = 1; i < r; i++) f.get(a[i - 1]!).get(aStride).add().set(a[i]!);
   for (let i = 0; i < r; i++) {
-    for (let j = 0; j < c; j++) f.get(aa).v128Load(j * 16).set(acc[i * c + j]!);
-    if (i < r - 1) f.get(aa).get(accRowBytes).add().set(aa);
+    for (let j = 0; j < c; j++) f.get(y).v128Load((i * c + j) * 16).set(acc[i * c + j]!);
   }
-  f.get(dyp).tee(pd).get(npix).get(dyPixBytes).mul().add().set(pdEnd);
-  f.get(pdEnd).get(dyPixBytes).i32(unroll - 1).mul().sub().set(mainEnd);
-  f.get(lp).set(l);
   const body = (u: number) => {
-    f.get(xp).get(l).i32Load(4 * u).add().set(px);
-    if (u > 0) f.get(pu).get(dyPixBytes).add().set(pu);
-    for (let j = 0; j < c; j++) f.get(pu).v128Load(j * 16).set(d[j]!);
+    for (let j = 0; j < c; j++) f.get(wp).v128Load((u * c + j) * 16).set(w[j]!);
     for (let i = 0; i < r; i++) {
-      f.get(px).v128Load32Splat(i * 4).set(xs);
-      for (let j = 0; j < c; j++) madd(f, relaxed, acc[i * c + j]!, xs, d[j]!);
+      f.get(a[i]!).v128Load32Splat(u * 4).set(xs);
+      for (let j = 0; j < c; j++) madd(f, relaxed, acc[i * c + j]!, xs, w[j]!);
     }
   };
-  // `unroll` pixels per iteration: the loop's own overhead (V8's per-iteration checks and the
-  // accumulators' phis) costs as much as the arithmetic of one pixel.
+  const advance = (bytes: number) => {
+    for (let i = 0; i < r; i++) f.get(a[i]!).i32(bytes).add().set(a[i]!);
+    f.get(wp).i32((bytes / 4) * c * 16).add().set(wp);
+  };
+  f.get(a[0]!).get(L).i32(2).shl().add().tee(end).i32(unroll * 4).sub().set(mainEnd);
   f.block().loop();
-  f.get(pd).get(mainEnd).geS().brIf(1);
-  f.get(pd).set(pu);
+  f.get(a[0]!).get(mainEnd).gtS().brIf(1);
   for (let u = 0; u < unroll; u++) body(u);
-  f.get(l).i32(4 * unroll).add().set(l);
-  f.get(pu).get(dyPixBytes).add().set(pd);
+  advance(unroll * 4);
   f.br(0).end().end();
   f.block().loop();
-  f.get(pd).get(pdEnd).geS().brIf(1);
-  f.get(pd).set(pu);
+  f.get(a[0]!).get(end).geS().brIf(1);
   body(0);
-  f.get(l).i32(4).add().set(l);
-  f.get(pd).get(dyPixBytes).add().set(pd);
+  advance(4);
   f.br(0).end().end();
-  f.get(accp).set(aa);
   for (let i = 0; i < r; i++) {
-    for (let j = 0; j < c; j++) f.get(aa).get(acc[i * c + j]!).v128Store(j * 16);
-    if (i < r - 1) f.get(aa).get(accRowBytes).add().set(aa);
+    for (let j = 0; j < c; j++) f.get(y).get(acc[i * c + j]!).v128Store((i * c + j) * 16);
   }
   return f;
 }
 
+/** Taps per block of the kernel-gradient accumulators (the tile's `vecs` x 4). */
+export function dwTapBlock(tile: Tile): number {
+  return tile.vecs * 4;
+}
+
 /**
- * The kernel-gradient driver for a chunk of output pixels: for every block of `vecs` channel
- * vectors, the chunk's slice of `dy` is first packed contiguously into `pk` (npix x 4*vecs
- * floats), then every tile of `rows` taps of every kernel row runs over the chunk. The packing
- * matters: read in place, dy's pixel stride (128 or 256 bytes for 32 or 64 channels) maps the
- * slices to a quarter of L1's sets, where they evict each other together with the input rows of
- * the same stride, and the tiles ran at ~55% of peak.
+ * The kernel-gradient driver for a chunk of `npix` output pixels (see `dwTile`). It transposes
+ * the chunk's dy into `dyT` (outC rows of npix floats), then for every block of B = 4*vecs taps
+ * of the K = kH*kW*inC taps (in the kernel's (kh, kw, ci) order), packs those taps of every pixel
+ * contiguously (npix x B floats; the pixels' windows come from the offset list `lp`, so any
+ * rows, strides and images mix) and runs the tiles of `rows` output channels over them. A block
+ * inside one kernel row (every block, when kW*inC is a multiple of B) is copied as vectors;
+ * one that straddles kernel rows (the first layer, with one input channel) is gathered tap by
+ * tap through a table of the taps' offsets.
+ *
+ * Accumulators `acc`: [tap block][co][B] floats, ceil(K/B) blocks; the lanes of taps past K in
+ * the last block hold garbage and are never reduced.
  * Params: acc, x, dy (the chunk's first pixel), lp (the chunk's offset list), npix (>= 1), outC,
- * inC, kH, kW, rowBytes, pk. `acc` is (kH*kW*inC) rows of ceil(outC/4)*4 floats; `dy` rows are
- * outC floats (the last vector's extra lanes read the next pixel and land in the padding lanes of
- * `acc`, never in a result).
+ * inC, kH, kW, rowBytes, work (dyT, the packed taps, the tap table: see `dwWorkFloats`).
  */
 function dwDriver(tile: Tile, firstTile: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, pk] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-  ];
-  const nVec = f.local(I32), L = f.local(I32), kh = f.local(I32), t0 = f.local(I32);
-  const rr = f.local(I32), cb = f.local(I32), cc = f.local(I32);
-  const src = f.local(I32), dst = f.local(I32), dstEnd = f.local(I32), dyPix = f.local(I32);
-  const pkPix = f.local(I32);
-  f.get(outC).i32(3).add().i32(2).shrU().set(nVec);
+  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, work] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const R = tile.rows, C = tile.vecs, B = C * 4;
+  const L = f.local(I32), K = f.local(I32), nTB = f.local(I32), tb = f.local(I32);
+  const co = f.local(I32), rr = f.local(I32), p = f.local(I32), src = f.local(I32);
+  const dst = f.local(I32), dstEnd = f.local(I32), bp = f.local(I32), rowT = f.local(I32);
+  const accRow = f.local(I32), t0 = f.local(I32), kh = f.local(I32), rem = f.local(I32);
+  const table = f.local(I32), j = f.local(I32), t = f.local(I32), pix = f.local(I32);
+  const p4 = f.local(I32), n4 = f.local(I32);
+  const rows = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const tr = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
   f.get(kW).get(inC).mul().set(L);
-  f.get(outC).i32(2).shl().set(dyPix);
-  f.i32(0).set(cb);
+  f.get(kH).get(L).mul().set(K);
+  f.get(K).i32(B - 1).add().i32(B).divU().set(nTB);
+  f.get(npix).i32(2).shl().set(rowT);
+  f.get(work).get(outC).get(rowT).mul().add().set(bp);
+  f.get(bp).get(npix).i32(B * 4).mul().add().set(table);
+  // dyT[co][p] = dy[p][co]: 4x4 blocks transposed in registers, scalar copies for the tails.
+  f.get(npix).i32(-4).and().set(p4);
+  f.get(outC).i32(-4).and().set(n4);
+  f.i32(0).set(p);
   f.block().loop();
-  f.get(cb).get(nVec).geS().brIf(1);
-  minDiff(f, cc, tile.vecs, nVec, cb);
-  // Pack the block's slice of dy: cc vectors per pixel, contiguous.
-  f.get(cc).i32(4).shl().set(pkPix);
-  f.get(dy).get(cb).i32(4).shl().add().set(src);
-  f.get(pk).tee(dst).get(npix).get(pkPix).mul().add().set(dstEnd);
-  f.loop();
-  for (let j = 0; j < tile.vecs; j++) {
-    if (j > 0) f.get(cc).i32(j).gtS().if_();
-    f.get(dst).get(src).v128Load(j * 16).v128Store(j * 16);
-    if (j > 0) f.end();
+  f.get(p).get(p4).geS().brIf(1);
+  f.i32(0).set(co);
+  f.block().loop();
+  f.get(co).get(n4).geS().brIf(1);
+  f.get(dy).get(p).get(outC).mul().get(co).add().i32(2).shl().add().set(src);
+  for (let i = 0; i < 4; i++) {
+    f.get(src).v128Load().set(rows[i]!);
+    if (i < 3) f.get(src).get(outC).i32(2).shl().add().set(src);
   }
-  f.get(src).get(dyPix).add().set(src);
-  f.get(dst).get(pkPix).add().tee(dst).get(dstEnd).ltS().brIf(0);
+  f.get(rows[0]!).get(rows[1]!).f32x4Shuffle([0, 4, 1, 5]).set(tr[0]!);
+  f.get(rows[0]!).get(rows[1]!).f32x4Shuffle([2, 6, 3, 7]).set(tr[1]!);
+  f.get(rows[2]!).get(rows[3]!).f32x4Shuffle([0, 4, 1, 5]).set(tr[2]!);
+  f.get(rows[2]!).get(rows[3]!).f32x4Shuffle([2, 6, 3, 7]).set(tr[3]!);
+  f.get(work).get(co).get(rowT).mul().add().get(p).i32(2).shl().add().set(dst);
+  for (let i = 0; i < 4; i++) {
+    const [a, b] = i < 2 ? [tr[0]!, tr[2]!] : [tr[1]!, tr[3]!];
+    const lanes: [number, number, number, number] = i % 2 === 0 ? [0, 1, 4, 5] : [2, 3, 6, 7];
+    f.get(dst).get(a).get(b).f32x4Shuffle(lanes).v128Store();
+    if (i < 3) f.get(dst).get(rowT).add().set(dst);
+  }
+  f.get(co).i32(4).add().set(co);
+  f.br(0).end().end();
+  f.get(p).i32(4).add().set(p);
+  f.br(0).end().end();
+  const scalarCopy = (p0: () => void, c0: () => void, c1: () => void) => {
+    p0();
+    f.set(p);
+    f.block().loop();
+    f.get(p).get(npix).geS().brIf(1);
+    c0();
+    f.set(co);
+    f.block().loop();
+    f.get(co);
+    c1();
+    f.geS().brIf(1);
+    f.get(work).get(co).get(rowT).mul().add().get(p).i32(2).shl().add();
+    f.get(dy).get(p).get(outC).mul().get(co).add().i32(2).shl().add().f32Load().f32Store();
+    f.get(co).i32(1).add().set(co);
+    f.br(0).end().end();
+    f.get(p).i32(1).add().set(p);
+    f.br(0).end().end();
+  };
+  scalarCopy(() => f.i32(0), () => f.get(n4), () => f.get(outC)); // channels past n4
+  scalarCopy(() => f.get(p4), () => f.i32(0), () => f.get(n4)); // pixels past p4
+  f.i32(0).set(tb);
+  f.block().loop();
+  f.get(tb).get(nTB).geS().brIf(1);
+  f.get(tb).i32(B).mul().tee(t0).get(L).divU().tee(kh).get(L).mul().set(rem);
+  f.get(t0).get(rem).sub().set(rem); // t0 = kh*L + rem
+  f.get(bp).set(dst).get(lp).set(src);
+  f.get(bp).get(npix).i32(B * 4).mul().add().set(dstEnd);
+  f.get(rem).i32(B).add().get(L).leS().if_();
+  // Inside one kernel row: vector copies.
+  f.get(x).get(kh).get(rowBytes).mul().add().get(rem).i32(2).shl().add().set(t);
+  f.loop();
+  f.get(t).get(src).i32Load().add().set(pix);
+  for (let v = 0; v < C; v++) f.get(dst).get(pix).v128Load(v * 16).v128Store(v * 16);
+  f.get(src).i32(4).add().set(src);
+  f.get(dst).i32(B * 4).add().tee(dst).get(dstEnd).ltS().brIf(0);
   f.end();
-  f.i32(0).set(kh);
+  f.else_();
+  // Straddling kernel rows: the taps' offsets into a table, then a gather per pixel (taps past
+  // K read the first tap: any finite value will do, their lanes are never reduced).
+  f.i32(0).set(j);
+  f.loop();
+  f.get(t0).get(j).add().tee(t).get(K).geS().if_();
+  f.i32(0).set(t);
+  f.end();
+  f.get(table).get(j).i32(2).shl().add();
+  f.get(t).get(L).divU().tee(kh).get(rowBytes).mul().get(t).get(kh).get(L).mul().sub().i32(2).shl().add();
+  f.i32Store();
+  f.get(j).i32(1).add().tee(j).i32(B).ltS().brIf(0);
+  f.end();
+  f.loop();
+  f.get(x).get(src).i32Load().add().set(pix);
+  for (let v = 0; v < B; v++) {
+    f.get(dst).get(pix).get(table).i32Load(v * 4).add().f32Load().f32Store(v * 4);
+  }
+  f.get(src).i32(4).add().set(src);
+  f.get(dst).i32(B * 4).add().tee(dst).get(dstEnd).ltS().brIf(0);
+  f.end();
+  f.end();
+  f.get(acc).get(tb).get(outC).mul().i32(B * 4).mul().add().set(accRow);
+  f.i32(0).set(co);
   f.block().loop();
-  f.get(kh).get(kH).geS().brIf(1);
-  f.i32(0).set(t0);
-  f.block().loop();
-  f.get(t0).get(L).geS().brIf(1);
-  minDiff(f, rr, tile.rows, L, t0);
-  dispatch(f, tile, firstTile, rr, cc, () => {
-    f.get(acc).get(kh).get(L).mul().get(t0).add().get(nVec).mul().get(cb).add().i32(4).shl().add();
-    f.get(x).get(kh).get(rowBytes).mul().add().get(t0).i32(2).shl().add();
-    f.get(lp);
-    f.get(pk);
-    f.get(npix);
-    f.get(pkPix);
-    f.get(nVec).i32(4).shl();
-  });
-  f.get(t0).i32(tile.rows).add().set(t0);
+  f.get(co).get(outC).geS().brIf(1);
+  minDiff(f, rr, R, outC, co);
+  for (let r = R; r >= 1; r--) {
+    f.get(rr).i32(r).eq().if_();
+    f.get(work).get(co).get(rowT).mul().add().get(rowT).get(bp);
+    f.get(accRow).get(co).i32(B * 4).mul().add().get(npix);
+    f.call(firstTile + r - 1);
+    f.end();
+  }
+  f.get(co).i32(R).add().set(co);
   f.br(0).end().end();
-  f.get(kh).i32(1).add().set(kh);
-  f.br(0).end().end();
-  f.get(cb).i32(tile.vecs).add().set(cb);
+  f.get(tb).i32(1).add().set(tb);
   f.br(0).end().end();
   return f;
 }
@@ -607,9 +651,7 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
     for (let c = 1; c <= ft.vecs; c++) funcs.push({ body: fwdTile(r, c, relaxed, unroll) });
   }
   const firstDw = funcs.length;
-  for (let r = 1; r <= dt.rows; r++) {
-    for (let c = 1; c <= dt.vecs; c++) funcs.push({ body: dwTile(r, c, relaxed, unroll) });
-  }
+  for (let r = 1; r <= dt.rows; r++) funcs.push({ body: dwTile(r, dt.vecs, relaxed, unroll) });
   funcs.push({ body: planDriver(ft, 0), exportName: "conv_plan" });
   funcs.push({ body: dwDriver(dt, firstDw), exportName: "conv_dw" });
   funcs.push({ body: colsum(), exportName: "colsum" });

@@ -37,7 +37,7 @@ export interface KernelExports {
     kH: number,
     kW: number,
     rowBytes: number,
-    pk: number,
+    work: number,
   ): void;
   colsum(acc: number, dy: number, npix: number, outC: number): void;
   relu_fwd(y: number, x: number, nvec: number): void;
@@ -149,9 +149,11 @@ export const F = {
 
 /**
  * Slots of a kernel-gradient task. Each participant accumulates into its private buffer at
- * `scratch + index * scratchPer`: `kH*kW*inC` rows of `ceil(outC/4)*4` floats, then the bias
- * sums (`ceil(outC/4)*4` floats), then the packing area of `dy` (`dwPackFloats`), then room for
- * one padded image.
+ * `scratch + index * scratchPer`: the `conv_dw` accumulators ([tap block][outC][B] floats,
+ * see `dwAccFloats`), then the bias sums (`ceil(outC/4)*4` floats), then the work area of
+ * `conv_dw` (`dwWorkFloats`), then room for one padded image. `list` holds the byte offsets of
+ * each output pixel's window (see `dwOffsets`): of the whole batch when unpadded, of one padded
+ * image otherwise.
  */
 export const D = {
   kind: 0,
@@ -173,11 +175,10 @@ export const D = {
   outC: 16,
   kH: 17,
   kW: 18,
-  sH: 19,
-  sW: 20,
+  /** Taps per accumulator block (the dw tile's vecs x 4). */
+  B: 19,
   hasDb: 21,
   dense: 22,
-  /** Byte offsets of each output pixel's window in one (padded) image: see `dwOffsets`. */
   list: 23,
 } as const;
 
@@ -222,15 +223,19 @@ export function paddedImageFloats(Hp: number, Wp: number, C: number): number {
   return Hp * Wp * C + 16;
 }
 
-/** Float count of the area where `conv_dw` packs a chunk's slice of `dy` (vecs <= 8). */
-export function dwPackFloats(): number {
-  return DW_CHUNK_PIXELS * 32 + 16;
+/** Float count of the `conv_dw` work area: dy transposed, the packed taps, the tap table. */
+export function dwWorkFloats(outC: number, B: number): number {
+  return DW_CHUNK_PIXELS * (outC + B) + B + 16;
 }
 
-/** Float count of the gradient accumulators of a kernel-gradient task. */
-export function dwAccFloats(kH: number, kW: number, inC: number, outC: number): number {
-  const padded = Math.ceil(outC / 4) * 4;
-  return (kH * kW * inC + 1) * padded;
+/** Float count of the `conv_dw` accumulators: [ceil(K/B) tap blocks][outC][B], K = kH*kW*inC. */
+export function dwMainFloats(kH: number, kW: number, inC: number, outC: number, B: number): number {
+  return Math.ceil((kH * kW * inC) / B) * outC * B;
+}
+
+/** Float count of a kernel-gradient task's accumulators: the kernel's, then the bias sums. */
+export function dwAccFloats(kH: number, kW: number, inC: number, outC: number, B: number): number {
+  return dwMainFloats(kH, kW, inC, outC, B) + Math.ceil(outC / 4) * 4;
 }
 
 /**
@@ -239,7 +244,7 @@ export function dwAccFloats(kH: number, kW: number, inC: number, outC: number): 
  * image of the seed CNN's conv2 is 160 KB, and streaming it from L2 once per tile cost half of
  * the kernel's speed).
  */
-const DW_CHUNK_PIXELS = 64;
+export const DW_CHUNK_PIXELS = 64;
 
 /**
  * Copies image `n` of `src` (srcH x srcW x C) into `dst` (Hp x Wp x C, zeroed first) at
@@ -361,7 +366,10 @@ export function runTask(a: Int32Array, index: number, count: number, ctx: TaskCo
 
 function runEmbedded(a: Int32Array, index: number, count: number, ctx: TaskContext): void {
   const g = (k: number) => a[k]!;
-  const [n0, n1] = share(g(F.batch), index, count);
+  // Whole images per participant, or, with fewer images than participants, every participant
+  // embeds every image and takes its share of the plan.
+  const byImage = g(F.batch) >= count;
+  const [n0, n1] = byImage ? share(g(F.batch), index, count) : [0, g(F.batch)];
   if (n1 <= n0) return;
   const C = g(F.C), Hp = g(F.Hp), Wp = g(F.Wp), srcH = g(F.srcH), srcW = g(F.srcW);
   const scratch = g(F.scratch) + index * g(F.scratchPer);
@@ -379,8 +387,8 @@ function runEmbedded(a: Int32Array, index: number, count: number, ctx: TaskConte
       g(F.N),
       g(F.K),
       Wp * C * 4,
-      0,
-      1,
+      byImage ? 0 : index,
+      byImage ? 1 : count,
     );
   }
 }
@@ -389,57 +397,52 @@ function runDw(a: Int32Array, index: number, count: number, ctx: TaskContext): v
   const g = (k: number) => a[k]!;
   const k = ctx.kernels;
   const batch = g(D.batch), inC = g(D.inC), outH = g(D.outH), outW = g(D.outW), outC = g(D.outC);
-  const kH = g(D.kH), kW = g(D.kW);
+  const kH = g(D.kH), kW = g(D.kW), B = g(D.B);
   const Hp = g(D.Hp), Wp = g(D.Wp);
-  const accFloats = dwAccFloats(kH, kW, inC, outC);
-  const padded = Math.ceil(outC / 4) * 4;
+  const accFloats = dwAccFloats(kH, kW, inC, outC, B);
   const acc = g(D.scratch) + index * g(D.scratchPer);
-  const dbAcc = acc + (accFloats - padded) * 4;
-  const pk = acc + accFloats * 4;
+  const dbAcc = acc + dwMainFloats(kH, kW, inC, outC, B) * 4;
+  const work = acc + accFloats * 4;
   const buf = ctx.memory.buffer;
   new Float32Array(buf, acc, accFloats).fill(0);
   const hasDb = g(D.hasDb) === 1;
-  const list = g(D.list);
+  const list = g(D.list), dy0 = g(D.dy);
+  /** Pixels [q0, q1) of the list over the image at `x`, in chunks; dy from `dy` (pixel q0). */
+  const pixels = (x: number, dy: number, q0: number, q1: number, kh: number, kw: number, rb: number) => {
+    for (let q = q0; q < q1; q += DW_CHUNK_PIXELS) {
+      const m = Math.min(DW_CHUNK_PIXELS, q1 - q);
+      k.conv_dw(acc, x, dy + (q - q0) * outC * 4, list + q * 4, m, outC, inC, kh, kw, rb, work);
+    }
+    if (hasDb && q1 > q0) k.colsum(dbAcc, dy, q1 - q0, outC);
+  };
   if (g(D.dense) === 1) {
     // The batch is one image of `batch` pixels.
     const [p0, p1] = share(batch, index, count);
-    for (let q = p0; q < p1; q += DW_CHUNK_PIXELS) {
-      const n = Math.min(DW_CHUNK_PIXELS, p1 - q);
-      const dy = g(D.dy) + q * outC * 4;
-      k.conv_dw(acc, g(D.x), dy, list + q * 4, n, outC, inC, 1, 1, 0, pk);
-      if (hasDb) k.colsum(dbAcc, dy, n, outC);
-    }
+    pixels(g(D.x), dy0 + p0 * outC * 4, p0, p1, 1, 1, 0);
     return;
   }
-  const [n0, n1] = share(batch, index, count);
   if (outH === 0 || outW === 0) return;
-  const inH = g(D.inH), inW = g(D.inW);
-  const rowBytes = Wp * inC * 4;
-  const pad = g(D.pad) === 1;
-  const img = pk + dwPackFloats() * 4;
-  // The padded-image region exists only when the task pads (no view past it otherwise).
-  const src = pad ? new Float32Array(buf, g(D.x), batch * inH * inW * inC) : null;
-  const dst = pad ? new Float32Array(buf, img, Hp * Wp * inC) : null;
   const npix = outH * outW;
-  if (src === null || dst === null) {
-    // Unpadded: the list covers the whole batch, so chunks run across image boundaries and
-    // every tile call sums over DW_CHUNK_PIXELS pixels (a small image alone is too few).
-    const dy0 = g(D.dy);
-    for (let q = n0 * npix, q1 = n1 * npix; q < q1; q += DW_CHUNK_PIXELS) {
-      const m = Math.min(DW_CHUNK_PIXELS, q1 - q);
-      k.conv_dw(acc, g(D.x), dy0 + q * outC * 4, list + q * 4, m, outC, inC, kH, kW, rowBytes, pk);
-    }
-    if (hasDb && n1 > n0) k.colsum(dbAcc, dy0 + n0 * npix * outC * 4, (n1 - n0) * npix, outC);
+  const rowBytes = Wp * inC * 4;
+  if (g(D.pad) === 0) {
+    // The list covers the whole batch: an even share of its pixels, across image boundaries.
+    const [p0, p1] = share(batch * npix, index, count);
+    pixels(g(D.x), dy0 + p0 * outC * 4, p0, p1, kH, kW, rowBytes);
     return;
   }
+  // Padded: one image at a time through a private zero-padded copy. Whole images per
+  // participant, or, with fewer images than participants, a share of every image's pixels.
+  const inH = g(D.inH), inW = g(D.inW);
+  const img = work + dwWorkFloats(outC, B) * 4;
+  const src = new Float32Array(buf, g(D.x), batch * inH * inW * inC);
+  const dst = new Float32Array(buf, img, Hp * Wp * inC);
+  const byImage = batch >= count;
+  const [n0, n1] = byImage ? share(batch, index, count) : [0, batch];
+  const [q0, q1] = byImage ? [0, npix] : share(npix, index, count);
+  if (q1 <= q0) return;
   for (let n = n0; n < n1; n++) {
     embed(dst, src, n, inH, inW, inC, 1, 1, g(D.padT), g(D.padL), Hp, Wp);
-    const dy = g(D.dy) + n * npix * outC * 4;
-    for (let q = 0; q < npix; q += DW_CHUNK_PIXELS) {
-      const m = Math.min(DW_CHUNK_PIXELS, npix - q);
-      k.conv_dw(acc, img, dy + q * outC * 4, list + q * 4, m, outC, inC, kH, kW, rowBytes, pk);
-    }
-    if (hasDb) k.colsum(dbAcc, dy, npix, outC);
+    pixels(img, dy0 + (n * npix + q0) * outC * 4, q0, q1, kH, kW, rowBytes);
   }
 }
 

@@ -28,6 +28,7 @@ import type { Conv2DInfo } from "../conv_info.ts";
 import type { ActivationName } from "../kernels/activations.ts";
 import {
   defaultTiles,
+  dwTapBlock,
   generateKernelModule,
   relaxedSimdSupported,
   sharedMemorySupported,
@@ -40,8 +41,9 @@ import {
   ARG_SLOTS,
   D,
   dwAccFloats,
+  dwMainFloats,
   dwOffsets,
-  dwPackFloats,
+  dwWorkFloats,
   F,
   type KernelExports,
   MB,
@@ -212,7 +214,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     relaxed,
     fwdTile,
     dwTile,
-    unroll: options.unroll ?? Number(Deno.env.get("UNR") ?? 4),
+    unroll: options.unroll ?? 4,
     initialPages,
     maximumPages,
   });
@@ -228,6 +230,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     pool,
     relaxed,
     fwdTile,
+    dwTile,
     count,
   );
 }
@@ -236,6 +239,8 @@ class WasmBackendImpl implements WasmBackend {
   readonly name: string;
   private readonly scratch: Scratch;
   private readonly task = new Int32Array(ARG_SLOTS);
+  /** Taps per block of the kernel-gradient accumulators. */
+  private readonly dwBlock: number;
   /** Pixel plans in shared memory by geometry: they depend only on shapes. */
   private readonly plans = new Map<string, number>();
 
@@ -244,9 +249,11 @@ class WasmBackendImpl implements WasmBackend {
     private readonly pool: WorkerPool,
     readonly relaxed: boolean,
     private readonly fwdTile: Tile,
+    dwTile: Tile,
     readonly workers: number,
   ) {
     this.scratch = new Scratch(heap);
+    this.dwBlock = dwTapBlock(dwTile);
     this.name = `wasm-simd${relaxed ? "-relaxed" : ""} x${workers}`;
   }
 
@@ -532,52 +539,52 @@ class WasmBackendImpl implements WasmBackend {
     t[D.outC] = outC;
     t[D.kH] = kH;
     t[D.kW] = kW;
-    t[D.sH] = strideH;
-    t[D.sW] = strideW;
     t[D.hasDb] = db === null ? 0 : 1;
+    t[D.B] = this.dwBlock;
     // Padded: one image at a time through the private padded copy; else the whole batch.
     const listBatch = pad ? 1 : batch;
     t[D.list] = this.dwList(
       `dw:${listBatch},${outH},${outW},${strideH},${strideW},${Hp},${Wp},${inC}`,
       () => dwOffsets(listBatch, outH, outW, strideH, strideW, Hp, Wp, inC),
     );
-    const accFloats = dwAccFloats(kH, kW, inC, outC);
+    const B = this.dwBlock;
     this.privateScratch(
       t,
       D.scratch,
       D.scratchPer,
-      accFloats + dwPackFloats() + (pad ? paddedImageFloats(Hp, Wp, inC) : 0),
+      dwAccFloats(kH, kW, inC, outC, B) + dwWorkFloats(outC, B) +
+        (pad ? paddedImageFloats(Hp, Wp, inC) : 0),
     );
     this.pool.run("conv2dBackwardKernel", t);
     this.reduce(dw, db, t, kH * kW * inC, outC);
   }
 
-  /** dw += sum of the participants' accumulators, in participant order (deterministic). */
-  private reduce(
-    dw: Float32Array,
-    db: Float32Array | null,
-    t: Int32Array,
-    K: number,
-    N: number,
-  ): void {
-    const Pn = Math.ceil(N / 4) * 4;
+  /**
+   * dw += sum of the participants' accumulators, in participant order (deterministic), from the
+   * `conv_dw` layout [tap block][co][B] to the kernel's [tap][co]; db likewise.
+   */
+  private reduce(dw: Float32Array, db: Float32Array | null, t: Int32Array, K: number, N: number) {
+    const B = this.dwBlock;
+    const main = dwMainFloats(1, 1, K, N, B);
     const base = t[D.scratch]!, per = t[D.scratchPer]!;
     const parts: Float32Array[] = [];
-    for (let i = 0; i < this.workers; i++) parts.push(this.heap.f32(base + i * per, (K + 1) * Pn));
-    const first = parts[0]!;
-    for (let k = 0; k < K; k++) {
+    for (let i = 0; i < this.workers; i++) {
+      parts.push(this.heap.f32(base + i * per, main + Math.ceil(N / 4) * 4));
+    }
+    const P = parts.length, first = parts[0]!;
+    for (let tap = 0; tap < K; tap++) {
+      const row = (tap - (tap % B)) * N + (tap % B), out = tap * N;
       for (let n = 0; n < N; n++) {
-        const at = k * Pn + n;
+        const at = row + n * B;
         let s = first[at]!;
-        for (let i = 1; i < parts.length; i++) s += parts[i]![at]!;
-        dw[k * N + n]! += s;
+        for (let i = 1; i < P; i++) s += parts[i]![at]!;
+        dw[out + n]! += s;
       }
     }
     if (db !== null) {
       for (let n = 0; n < N; n++) {
-        const at = K * Pn + n;
-        let s = first[at]!;
-        for (let i = 1; i < parts.length; i++) s += parts[i]![at]!;
+        let s = first[main + n]!;
+        for (let i = 1; i < P; i++) s += parts[i]![main + n]!;
         db[n]! += s;
       }
     }
@@ -664,7 +671,9 @@ class WasmBackendImpl implements WasmBackend {
       `dwd:${batch},${inDim}`,
       () => dwOffsets(1, 1, batch, 1, 1, 1, 0, inDim),
     );
-    const floats = dwAccFloats(1, 1, inDim, outDim) + dwPackFloats();
+    const B = this.dwBlock;
+    t[D.B] = B;
+    const floats = dwAccFloats(1, 1, inDim, outDim, B) + dwWorkFloats(outDim, B);
     this.privateScratch(t, D.scratch, D.scratchPer, floats);
     this.pool.run("denseBackwardKernel", t);
     this.reduce(dw, db, t, inDim, outDim);

@@ -74,7 +74,7 @@ Deno.test("microBatch refuses maxBatch=0 and a negative maxDelayMs", () => {
   assert.throws(() => microBatch(-1, 4), /maxDelayMs must be a finite number >= 0/);
 });
 
-Deno.test("predictStream batches by size (maxBatch 4: 4,4,2) and by time in virtual time, one prediction per image in order, equal to model.predict", () => {
+Deno.test("predictStream batches by size and by time in virtual time (maxBatch 4, 2 ms: batches of 4, 2, 1, 3), one prediction per image in order, equal to model.predict", () => {
   const model = smallCnn();
   const images = Array.from({ length: 10 }, (_, i) => ({ id: `img${i}`, pixels: image(i) }));
   const want = images.map((im) => expected(model, im.pixels));
