@@ -486,7 +486,17 @@ function weightPath(dir: string, path: unknown, file: string): string {
   if (typeof path !== "string" || path === "") {
     throw new ModelFormatError(file, "weightsManifest paths to be file names", show(path));
   }
-  const decoded = decodeURIComponent(path);
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch (e) {
+    throw new ModelFormatError(
+      file,
+      "weightsManifest paths to be URI-encoded file names",
+      show(path),
+      { cause: e },
+    );
+  }
   const resolved = normalize(join(dir, decoded));
   const rel = relative(dir, resolved);
   if (isAbsolute(decoded) || rel.startsWith("..") || isAbsolute(rel)) {
@@ -594,9 +604,16 @@ function assignWeights(
   file: string,
   sizeErrors: ModelFormatError[],
 ): void {
-  const params = model.store.layers.flatMap((l) =>
-    l.params.map((p) => ({ full: `${l.layer.name}/${p.name}`, param: p }))
-  );
+  // the parameters the topology asks for, from shapes alone: nothing is allocated before the
+  // manifest and the weight files' sizes are known to match them
+  const params: { full: string; param: { name: string; shape: Shape } }[] = [];
+  let shape = model.inputShape;
+  for (const layer of model.layers) {
+    for (const s of layer.paramSpecs(shape)) {
+      params.push({ full: `${layer.name}/${s.name}`, param: { name: s.name, shape: s.shape } });
+    }
+    shape = layer.computeOutputShape(shape);
+  }
   const byName = new Map(entries.map((e) => [e.name, e]));
   const namesMatch = byName.size === entries.length && entries.length === params.length &&
     params.every((p) => byName.has(p.full));
@@ -633,10 +650,11 @@ function assignWeights(
         `"${entry.name}" of shape [${entry.shape}]`,
       );
     }
-    return { param, entry };
+    return entry;
   });
   if (sizeErrors.length > 0) throw sizeErrors[0];
-  for (const { param, entry } of plan) param.value.set(entry.read());
+  const built = model.store.layers.flatMap((l) => l.params);
+  plan.forEach((entry, i) => built[i]!.value.set(entry.read()));
 }
 
 /** Reads and parses a JSON file, with errors naming it. */

@@ -88,6 +88,20 @@ function headerSize(bytes: Uint8Array, file: string): { width: number; height: n
   return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
+/** The bytes of the IDAT chunks present (a length past the end counts what is there). */
+function idatBytes(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let total = 0;
+  for (let at = 8; at + 8 <= bytes.length;) {
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (type === "IDAT") total += Math.min(length, bytes.length - at - 8);
+    if (type === "IEND") break;
+    at += 12 + length;
+  }
+  return total;
+}
+
 /** Unpacks samples of `depth` bits (1, 2, 4: packed MSB first, rows padded to a byte). */
 function unpackSamples(
   data: Uint8Array | Uint8ClampedArray | Uint16Array,
@@ -128,6 +142,18 @@ export function decodePng(
     throw new PngFormatError(
       file,
       `expected a PNG of 1 to ${maxPixels} pixels, found ${width}x${height}`,
+    );
+  }
+  // deflate expands at most 1032:1, so IDAT chunks too small to hold the declared image are
+  // refused here, before the decoder allocates the whole image for them
+  const bits = [1, 2, 4, 8, 16].includes(bytes[24]!) ? bytes[24]! : 1;
+  const perPixel = ({ 2: 3, 4: 2, 6: 4 } as Record<number, number>)[bytes[25]!] ?? 1;
+  const need = Math.floor((width * height * perPixel * bits) / 8);
+  const idat = idatBytes(bytes);
+  if (need > idat * 1032 + 1024) {
+    throw new PngFormatError(
+      file,
+      `truncated PNG: ${width}x${height} at ${perPixel} channel(s) of ${bits} bits needs at least ${need} bytes of image data, its IDAT chunks hold ${idat} compressed bytes (deflate expands at most 1032:1)`,
     );
   }
   let png;

@@ -10,6 +10,7 @@ import { choiceFlag, intFlag, numberFlag, UsageError } from "../pipelines/cli_fl
 import { loadModel } from "../pipelines/load_model.ts";
 import {
   createPredictionServer,
+  DEFAULT_BODY_TIMEOUT_MS,
   DEFAULT_MAX_BODY,
   DEFAULT_MAX_QUEUE,
 } from "../pipelines/server.ts";
@@ -33,6 +34,7 @@ Flags:
   --max-delay-ms X     longest wait for a batch to fill (default 2)
   --max-body BYTES     largest request body (default ${DEFAULT_MAX_BODY})
   --max-queue N        images queued at most; beyond, 503 (default ${DEFAULT_MAX_QUEUE})
+  --body-timeout-ms N  longest time to receive a request body; beyond, 408 (default ${DEFAULT_BODY_TIMEOUT_MS})
   --backend wasm|cpu   WebAssembly SIMD kernels on a worker pool (default), or plain TypeScript
   --workers N          threads for the wasm backend (default: number of cores)
   --help               this text
@@ -51,6 +53,7 @@ async function main(args: string[]): Promise<number> {
       "max-delay-ms": { type: "string" },
       "max-body": { type: "string" },
       "max-queue": { type: "string" },
+      "body-timeout-ms": { type: "string" },
       backend: { type: "string" },
       workers: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -70,6 +73,7 @@ async function main(args: string[]): Promise<number> {
     maxDelayMs: numberFlag("max-delay-ms", values["max-delay-ms"], 0, 60_000) ?? 2,
     maxBody: intFlag("max-body", values["max-body"], DEFAULT_MAX_BODY),
     maxQueue: intFlag("max-queue", values["max-queue"], DEFAULT_MAX_QUEUE),
+    bodyTimeoutMs: intFlag("body-timeout-ms", values["body-timeout-ms"], DEFAULT_BODY_TIMEOUT_MS),
   };
   const backendName = choiceFlag("backend", values.backend, ["wasm", "cpu"] as const, "wasm");
   const workers = intFlag("workers", values.workers, navigator.hardwareConcurrency ?? 1);

@@ -444,6 +444,101 @@ function dwDriver(tile: Tile, firstTile: number): FuncBuilder {
   return f;
 }
 
+/**
+ * The kernel-gradient driver for layers with fewer taps than output channels (the first layer:
+ * 9 taps, 32 channels), the same GEMM with the roles mirrored: dW[tap][co] += sum over pixels of
+ * xT[tap][p] * dY[p][co], tiles of `rows` taps x `vecs` channel vectors. It gathers the chunk's
+ * K taps of every pixel into `xT` (K rows of npix floats, through a table of the taps' offsets),
+ * then per block of B = 4*vecs channels packs the chunk's dy slice (npix x B floats) and runs
+ * the tiles. Every lane does useful work here, where the channel-rows driver would pad 9 taps to
+ * 16 and transpose 32 channels per pixel.
+ *
+ * Accumulators `acc`: [channel block][tap][B] floats (lanes past outC hold garbage).
+ * Params: as `conv_dw`; work: xT, the packed dy, the tap table (see `dwWorkFloats`).
+ */
+function dwTapsDriver(tile: Tile, firstTile: number): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
+  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, work] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const R = tile.rows, C = tile.vecs, B = C * 4;
+  const L = f.local(I32), K = f.local(I32), nCB = f.local(I32), cb = f.local(I32);
+  const t = f.local(I32), rr = f.local(I32), p = f.local(I32), src = f.local(I32);
+  const dst = f.local(I32), dstEnd = f.local(I32), dyP = f.local(I32), rowT = f.local(I32);
+  const table = f.local(I32), kh = f.local(I32), pix = f.local(I32), accBlock = f.local(I32);
+  f.get(kW).get(inC).mul().set(L);
+  f.get(kH).get(L).mul().set(K);
+  f.get(outC).i32(B - 1).add().i32(B).divU().set(nCB);
+  f.get(npix).i32(2).shl().set(rowT);
+  f.get(work).get(K).get(rowT).mul().add().set(dyP);
+  f.get(dyP).get(npix).i32(B * 4).mul().add().set(table);
+  // Offsets of the taps from a pixel's window start.
+  f.i32(0).set(t);
+  f.loop();
+  f.get(table).get(t).i32(2).shl().add();
+  f.get(t).get(L).divU().tee(kh).get(rowBytes).mul().get(t).get(kh).get(L).mul().sub().i32(2).shl().add();
+  f.i32Store();
+  f.get(t).i32(1).add().tee(t).get(K).ltS().brIf(0);
+  f.end();
+  // xT[t][p] = the pixel's tap t.
+  f.i32(0).set(p);
+  f.loop();
+  f.get(x).get(lp).get(p).i32(2).shl().add().i32Load().add().set(pix);
+  f.get(work).get(p).i32(2).shl().add().set(dst);
+  f.get(table).set(src);
+  f.get(table).get(K).i32(2).shl().add().set(dstEnd);
+  f.loop();
+  f.get(dst).get(pix).get(src).i32Load().add().f32Load().f32Store();
+  f.get(dst).get(rowT).add().set(dst);
+  f.get(src).i32(4).add().tee(src).get(dstEnd).ltS().brIf(0);
+  f.end();
+  f.get(p).i32(1).add().tee(p).get(npix).ltS().brIf(0);
+  f.end();
+  f.i32(0).set(cb);
+  f.block().loop();
+  f.get(cb).get(nCB).geS().brIf(1);
+  // Pack channels [cb*B, cb*B + B) of every pixel's dy (reading past outC is harmless).
+  f.get(dy).get(cb).i32(B * 4).mul().add().set(src);
+  f.get(dyP).tee(dst).get(npix).i32(B * 4).mul().add().set(dstEnd);
+  f.loop();
+  for (let v = 0; v < C; v++) f.get(dst).get(src).v128Load(v * 16).v128Store(v * 16);
+  f.get(src).get(outC).i32(2).shl().add().set(src);
+  f.get(dst).i32(B * 4).add().tee(dst).get(dstEnd).ltS().brIf(0);
+  f.end();
+  f.get(acc).get(cb).get(K).mul().i32(B * 4).mul().add().set(accBlock);
+  f.i32(0).set(t);
+  f.block().loop();
+  f.get(t).get(K).geS().brIf(1);
+  minDiff(f, rr, R, K, t);
+  for (let r = R; r >= 1; r--) {
+    f.get(rr).i32(r).eq().if_();
+    f.get(work).get(t).get(rowT).mul().add().get(rowT).get(dyP);
+    f.get(accBlock).get(t).i32(B * 4).mul().add().get(npix);
+    f.call(firstTile + r - 1);
+    f.end();
+  }
+  f.get(t).i32(R).add().set(t);
+  f.br(0).end().end();
+  f.get(cb).i32(1).add().set(cb);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * vsum(dst, src, nvec): dst += src over nvec vectors (nvec >= 1): the reduction of the kernel
+ * gradient's per-chunk accumulators, called in chunk order.
+ */
+function vsum(): FuncBuilder {
+  const f = new FuncBuilder([I32, I32, I32]);
+  const [dst, src, nvec] = [0, 1, 2];
+  const end = f.local(I32);
+  f.get(dst).get(nvec).i32(4).shl().add().set(end);
+  f.loop();
+  f.get(dst).get(dst).v128Load().get(src).v128Load().f32x4Add().v128Store();
+  f.get(src).i32(16).add().set(src);
+  f.get(dst).i32(16).add().tee(dst).get(end).ltS().brIf(0);
+  f.end();
+  return f;
+}
+
 /** colsum(acc, dy, npix, outC): acc[0 .. ceil(outC/4)*4) += column sums of dy (npix >= 1). */
 function colsum(): FuncBuilder {
   const f = new FuncBuilder([I32, I32, I32, I32]);
@@ -654,7 +749,9 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   for (let r = 1; r <= dt.rows; r++) funcs.push({ body: dwTile(r, dt.vecs, relaxed, unroll) });
   funcs.push({ body: planDriver(ft, 0), exportName: "conv_plan" });
   funcs.push({ body: dwDriver(dt, firstDw), exportName: "conv_dw" });
+  funcs.push({ body: dwTapsDriver(dt, firstDw), exportName: "conv_dw_taps" });
   funcs.push({ body: colsum(), exportName: "colsum" });
+  funcs.push({ body: vsum(), exportName: "vsum" });
   funcs.push({ body: relu(false), exportName: "relu_fwd" });
   funcs.push({ body: relu(true), exportName: "relu_bwd" });
   funcs.push({ body: maxPoolFwd(), exportName: "maxpool_fwd" });

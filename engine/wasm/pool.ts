@@ -4,36 +4,51 @@
  * postMessage round trip.
  *
  * Protocol (one `Int32Array` over a `SharedArrayBuffer`, see the `CTL_*` slots): the main thread
- * writes the task's integer arguments, bumps the generation counter and `Atomics.notify`s it;
- * every active worker stores the generation into its `started` slot, runs its share
- * (`tasks.ts`) and then stores the generation into its `done` slot. The main thread runs share
- * 0 itself, then waits on each `done` slot with `Atomics.wait` in short slices.
+ * writes the task's integer arguments, resets the chunk counters, bumps the generation counter
+ * and `Atomics.notify`s it. Every participant, the main thread included, then claims chunks of
+ * the task (`tasks.ts`) from a shared counter until none is left, and the main thread waits until
+ * every claimed chunk is done. Claiming instead of fixed halves matters on a shared machine: a
+ * worker that the OS has not scheduled yet simply claims less (or nothing), where a fixed share
+ * would keep the main thread waiting for it. The counters carry the generation in their high
+ * bits, so a worker waking late can neither claim nor count a chunk of a newer task.
  *
  * Faults. The main thread is blocked in that wait, so it cannot receive a worker's `error` event
  * until the call returns; the pool therefore learns of faults through the shared slots:
  *
- * - a share that throws is caught by the worker and reported (status + text): the call fails,
+ * - a chunk that throws is caught by the worker and reported (status + text): the call fails,
  *   the worker stays;
  * - an uncaught error kills the worker, but its global `error` handler first marks its status
- *   `CRASHED` and wakes the main thread: the call fails at once;
- * - a worker that stops without a word (`close()`, a stall) is caught by a deadline: it must
- *   start within `timeoutMs` and finish within `max(timeoutMs, 8 x the main thread's own share)`
- *   (shares are equal, so a live worker is never that far behind).
+ *   `CRASHED` and wakes the main thread: the call fails at once if the worker held a chunk;
+ * - a worker that stops without a word (`close()`, a stall) while holding a chunk is caught by a
+ *   deadline: the chunk must be done within `max(timeoutMs, 8 x the main thread's own time)`.
  *
- * Each failure throws an Error naming the kernel and the worker. A worker that crashed or missed
- * its deadline is terminated and replaced by a new one in the background; until the replacement
- * reports ready, the main thread runs that participant's share itself, so later calls work and
- * give bitwise the same results (shares are fixed functions of the participant index).
+ * Each failure throws an Error naming the kernel and the worker. A worker that crashed, missed a
+ * deadline, or has not picked up any task for `timeoutMs` is terminated and replaced in the
+ * background; until the replacement is ready the others claim its work, so later calls work and
+ * give bitwise the same results.
  *
  * @module
  */
 
-import { ARG_SLOTS, runTask, type TaskContext } from "./tasks.ts";
+import { A_CHUNKS, A_STATIC, ARG_SLOTS, runTask, type TaskContext } from "./tasks.ts";
 
 /** Slot of the generation counter that workers wait on. */
 export const CTL_GEN = 0;
 /** Slot that asks workers to exit their loop (set before a final generation bump). */
 export const CTL_QUIT = 1;
+/** Next chunk to claim: `tag << CHUNK_BITS | index`, tag = the generation's low bits. */
+export const CTL_NEXT = 2;
+/** Chunks done: `tag << CHUNK_BITS | count`. */
+export const CTL_DONE = 3;
+/** Bits of a chunk index or count in `CTL_NEXT` / `CTL_DONE` (at most 4095 chunks). */
+export const CHUNK_BITS = 12;
+const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
+const TAG_MASK = (1 << (31 - CHUNK_BITS)) - 1;
+
+/** The tag of generation `gen` in the chunk counters. */
+export function chunkTag(gen: number): number {
+  return (gen & TAG_MASK) << CHUNK_BITS;
+}
 /** First argument slot. */
 export const CTL_ARGS = 16;
 /** First per-worker slot; worker i owns `workerSlot(i) + WS_*`. */
@@ -54,10 +69,14 @@ export const WS_STARTED = 2;
 /** 0 while the worker waits to be activated; then 1 + the generation it starts after. */
 export const WS_ACTIVE = 3;
 /**
- * Test hook: a `TEST_*` fault mode the worker performs on its next task, whatever the task
- * (so tests can fail a real training step); cleared when taken.
+ * Test hook: a `TEST_*` fault mode the worker performs when it next starts a chunk, whatever the
+ * task (so tests can fail a real training step mid-kernel); cleared when taken.
  */
 export const WS_ARM = 4;
+/** The generation whose chunk the worker is running, or 0. */
+export const WS_BUSY = 5;
+/** The generation of the last non-OK status. */
+export const WS_STATUS_GEN = 6;
 /** Bytes of error text each worker may report. */
 export const ERR_TEXT_BYTES = 1024;
 
@@ -106,6 +125,46 @@ interface Slot {
 /** Multiplier of the main thread's own share time in a worker's finishing deadline. */
 const SLOW_FACTOR = 8;
 
+/**
+ * Claims and runs chunks of generation `gen`'s task until none is left: the loop of every
+ * participant. `busy` (a worker's WS_BUSY slot, or -1 for the main thread) holds `gen` while the
+ * participant may hold a chunk; `beforeChunk` runs after each claim (the workers' fault hooks)
+ * and `onError` with an error a chunk threw, before that chunk is counted done (so the main
+ * thread sees the report by the time it sees the count).
+ */
+export function claimChunks(
+  ctl: Int32Array,
+  gen: number,
+  task: Int32Array,
+  slot: number,
+  ctx: TaskContext,
+  busy: number,
+  hooks: { beforeChunk?: () => void; onError: (e: unknown) => void },
+): void {
+  const tag = chunkTag(gen);
+  const chunks = task[A_CHUNKS]!;
+  if (busy >= 0) Atomics.store(ctl, busy, gen);
+  for (;;) {
+    const v = Atomics.load(ctl, CTL_NEXT);
+    if ((v & ~CHUNK_MASK) !== tag || (v & CHUNK_MASK) >= chunks) break;
+    if (Atomics.compareExchange(ctl, CTL_NEXT, v, v + 1) !== v) continue;
+    hooks.beforeChunk?.();
+    try {
+      runTask(task, v & CHUNK_MASK, chunks, slot, ctx);
+    } catch (e) {
+      hooks.onError(e);
+    }
+    // Count it done, unless the call has moved on (a chunk of an abandoned call).
+    for (;;) {
+      const d = Atomics.load(ctl, CTL_DONE);
+      if ((d & ~CHUNK_MASK) !== tag) break;
+      if (Atomics.compareExchange(ctl, CTL_DONE, d, d + 1) === d) break;
+    }
+    Atomics.notify(ctl, CTL_DONE);
+  }
+  if (busy >= 0) Atomics.store(ctl, busy, 0);
+}
+
 /** Runs tasks on the main thread plus `count - 1` workers over one shared memory. */
 export class WorkerPool {
   private readonly ctl: Int32Array;
@@ -117,6 +176,8 @@ export class WorkerPool {
   private readonly slots: Slot[] = [];
   /** Resolvers waiting for every slot to be active again. */
   private readyWaiters: (() => void)[] = [];
+  /** Per slot: when the worker was first seen lagging behind the generations, or -1. */
+  private readonly lagSince: number[] = [];
 
   private constructor(
     private readonly main: TaskContext,
@@ -132,6 +193,7 @@ export class WorkerPool {
     this.args = this.ctl.subarray(CTL_ARGS, CTL_ARGS + ARG_SLOTS);
     for (let i = 0; i < participants; i++) {
       this.slots.push({ worker: null, active: false, replacements: 0 });
+      this.lagSince.push(-1);
     }
   }
 
@@ -202,6 +264,8 @@ export class WorkerPool {
           // starts after exactly the current generation.
           Atomics.store(this.ctl, base + WS_DONE, this.generation);
           Atomics.store(this.ctl, base + WS_STARTED, this.generation);
+          Atomics.store(this.ctl, base + WS_BUSY, 0);
+          this.lagSince[index] = -1;
           Atomics.store(this.ctl, base + WS_ACTIVE, this.generation + 1);
           Atomics.notify(this.ctl, base + WS_ACTIVE);
           slot.active = true;
@@ -265,58 +329,160 @@ export class WorkerPool {
   }
 
   /**
-   * Runs one task on every participant and returns when all shares are done.
+   * Runs a task: its `task[A_CHUNKS]` chunks, claimed by every participant (or, for a static
+   * task, chunk i on participant i), and returns when all are done.
    *
    * @param kernel the kernel's name, for error messages
    * @param task the task's integer arguments (at most `ARG_SLOTS`)
-   * @throws Error naming the kernel if any share throws, or a worker crashed, stopped or missed
-   *   its deadline
+   * @param parallel false runs the chunks on the main thread alone, in order: for small tasks,
+   *   waking a worker (7 us when it spins, far more when the machine is busy and it has to be
+   *   scheduled) costs more than it saves
+   * @throws Error naming the kernel if any chunk throws, or a worker crashed, stopped or missed
+   *   its deadline while holding a chunk
    */
-  run(kernel: string, task: Int32Array): void {
+  run(kernel: string, task: Int32Array, parallel = true): void {
     if (this.disposed) throw new Error(`wasm backend: ${kernel} called after dispose()`);
     const n = this.participants;
-    if (n === 1) {
-      runTask(task, 0, 1, this.main);
+    const chunks = task[A_CHUNKS]!;
+    if (!(chunks >= 1 && chunks <= CHUNK_MASK)) {
+      throw new RangeError(`wasm backend: ${kernel}: bad chunk count ${chunks}`);
+    }
+    if (n === 1 || !parallel) {
+      for (let c = 0; c < chunks; c++) {
+        try {
+          runTask(task, c, chunks, 0, this.main);
+        } catch (e) {
+          const msg = e instanceof Error ? e.message : String(e);
+          throw new Error(`wasm backend: ${kernel} failed on the main thread: ${msg}`, {
+            cause: e,
+          });
+        }
+      }
       return;
     }
     const ctl = this.ctl;
+    const now0 = performance.now();
     for (let i = 1; i < n; i++) {
-      // A worker that crashed between calls: replace it before counting on it.
+      if (!this.slots[i]!.active) continue;
       const base = workerSlot(i);
-      if (this.slots[i]!.active && Atomics.load(ctl, base + WS_STATUS) === STATUS_CRASHED) {
+      // A worker that crashed between calls, or that has not picked up a task for timeoutMs
+      // (it died idle: its work has been claimed by the others meanwhile): replace it.
+      if (Atomics.load(ctl, base + WS_STATUS) === STATUS_CRASHED) {
         this.replace(i);
+        continue;
       }
+      if (Atomics.load(ctl, base + WS_STARTED) >= this.generation - 1) this.lagSince[i] = -1;
+      else if (this.lagSince[i]! < 0) this.lagSince[i] = now0;
+      else if (now0 - this.lagSince[i]! > this.timeoutMs) this.replace(i);
     }
     this.args.set(task);
     const gen = ++this.generation;
+    const tag = chunkTag(gen);
+    Atomics.store(ctl, CTL_DONE, tag);
+    Atomics.store(ctl, CTL_NEXT, tag);
     Atomics.store(ctl, CTL_GEN, gen);
     Atomics.notify(ctl, CTL_GEN);
     const failures: string[] = [];
     let cause: unknown = undefined;
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
-      if (i > 0 && this.slots[i]!.active) continue;
-      // Share 0, and the shares of workers being replaced, run here.
-      try {
-        runTask(task, i, n, this.main);
-      } catch (e) {
-        cause ??= e;
-        const msg = e instanceof Error ? e.message : String(e);
-        failures.push(
-          i === 0 ? `on the main thread: ${msg}` : `on the main thread (for worker ${i}): ${msg}`,
-        );
+    const fail = (where: string, e: unknown) => {
+      cause ??= e;
+      failures.push(`${where}: ${e instanceof Error ? e.message : String(e)}`);
+    };
+    if (task[A_STATIC] === 1) {
+      // Chunk i on participant i: the main thread runs chunk 0 and those of inactive workers.
+      for (let i = 0; i < n; i++) {
+        if (i > 0 && this.slots[i]!.active) continue;
+        try {
+          runTask(task, i, n, 0, this.main);
+        } catch (e) {
+          fail(i === 0 ? "on the main thread" : `on the main thread (for worker ${i})`, e);
+        }
       }
-    }
-    const ownMs = performance.now() - t0;
-    const startBy = performance.now() + this.timeoutMs;
-    const finishBy = t0 + Math.max(this.timeoutMs, SLOW_FACTOR * ownMs);
-    for (let i = 1; i < n; i++) {
-      if (!this.slots[i]!.active) continue;
-      const fault = this.await(i, gen, startBy, finishBy, finishBy - t0);
-      if (fault !== null) failures.push(fault);
+      const ownMs = performance.now() - t0;
+      const startBy = performance.now() + this.timeoutMs;
+      const finishBy = t0 + Math.max(this.timeoutMs, SLOW_FACTOR * ownMs);
+      for (let i = 1; i < n; i++) {
+        if (!this.slots[i]!.active) continue;
+        const fault = this.await(i, gen, startBy, finishBy, finishBy - t0);
+        if (fault !== null) failures.push(fault);
+      }
+    } else {
+      let error = false;
+      claimChunks(ctl, gen, task, 0, this.main, -1, {
+        onError: (e) => {
+          if (!error) fail("on the main thread", e);
+          error = true;
+        },
+      });
+      const ownMs = performance.now() - t0;
+      const finishMs = Math.max(this.timeoutMs, SLOW_FACTOR * ownMs);
+      this.awaitChunks(gen, chunks, t0 + finishMs, finishMs, failures);
+      for (let i = 1; i < n; i++) {
+        const base = workerSlot(i);
+        if (
+          Atomics.load(ctl, base + WS_STATUS_GEN) === gen &&
+          Atomics.load(ctl, base + WS_STATUS) === STATUS_ERROR
+        ) {
+          failures.push(`in worker ${i}: ${this.errorText(i)}`);
+        }
+      }
     }
     if (failures.length > 0) {
       throw new Error(`wasm backend: ${kernel} failed ${failures.join("; ")}`, { cause });
+    }
+  }
+
+  /**
+   * Waits until all `chunks` chunks of generation `gen` are done, or until no live worker holds
+   * one any more after a fault; records faults in `failures`.
+   */
+  private awaitChunks(
+    gen: number,
+    chunks: number,
+    finishBy: number,
+    finishMs: number,
+    failures: string[],
+  ): void {
+    const ctl = this.ctl;
+    const tag = chunkTag(gen);
+    let lost = false;
+    let spins = 0;
+    for (;;) {
+      const d = Atomics.load(ctl, CTL_DONE);
+      if (d - tag >= chunks) return;
+      if (lost) {
+        // A chunk died with its worker: wait only for the live workers' chunks.
+        let busy = false;
+        for (let i = 1; i < this.participants; i++) {
+          if (this.slots[i]!.active && Atomics.load(ctl, workerSlot(i) + WS_BUSY) === gen) {
+            busy = true;
+          }
+        }
+        if (!busy) return;
+      }
+      if (++spins < 2000) continue;
+      for (let i = 1; i < this.participants; i++) {
+        if (!this.slots[i]!.active) continue;
+        const base = workerSlot(i);
+        const holds = Atomics.load(ctl, base + WS_BUSY) === gen;
+        if (Atomics.load(ctl, base + WS_STATUS) === STATUS_CRASHED) {
+          const text = this.errorText(i);
+          this.replace(i);
+          if (holds) {
+            lost = true;
+            failures.push(`in worker ${i}, which crashed (${text}); it is being replaced`);
+          }
+        } else if (holds && performance.now() > finishBy) {
+          this.replace(i);
+          lost = true;
+          failures.push(
+            `in worker ${i}, which did not finish within ${Math.round(finishMs)} ms ` +
+              `(it stopped or stalled); it is being replaced`,
+          );
+        }
+      }
+      Atomics.wait(ctl, CTL_DONE, d, 5);
     }
   }
 

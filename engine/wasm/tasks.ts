@@ -1,13 +1,14 @@
 /**
- * The shard work of each kernel call, run by every participant of the pool (the main thread as
- * participant 0, each worker as participant 1..n-1) on its own instance of the generated module
- * over the one shared memory. A call is described entirely by integers (byte pointers and shape
- * numbers) in an `Int32Array`, so it can be posted through a shared command area with no
- * messages; every participant derives its own share from its index, so no one hands out work.
+ * The work of each kernel call, cut into chunks that the participants of the pool (the main
+ * thread and the workers, each with its own instance of the generated module over the one
+ * shared memory) claim from a shared counter. A call is described entirely by integers (byte
+ * pointers and shape numbers) in an `Int32Array`, so it can be posted through a shared command
+ * area with no messages.
  *
- * Shares are fixed functions of (index, count), and each output element or private gradient
- * buffer is written by exactly one participant in a fixed order, so results do not depend on
- * timing.
+ * A chunk is a fixed function of (chunk, chunks) and the task: whoever runs it writes the same
+ * output elements with the same arithmetic, and the kernel gradient sums into one accumulator per
+ * chunk, reduced in chunk order. So results do not depend on timing or on which thread ran what;
+ * only temporaries (work areas, padded copies) belong to the participant (`slot`).
  *
  * @module
  */
@@ -39,7 +40,21 @@ export interface KernelExports {
     rowBytes: number,
     work: number,
   ): void;
+  conv_dw_taps(
+    acc: number,
+    x: number,
+    dy: number,
+    lp: number,
+    npix: number,
+    outC: number,
+    inC: number,
+    kH: number,
+    kW: number,
+    rowBytes: number,
+    work: number,
+  ): void;
   colsum(acc: number, dy: number, npix: number, outC: number): void;
+  vsum(dst: number, src: number, nvec: number): void;
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
   maxpool_fwd(
@@ -71,7 +86,7 @@ export interface KernelExports {
   ): void;
 }
 
-/** What a participant needs to run a shard: its module instance and the shared memory. */
+/** What a participant needs to run a chunk: its module instance and the shared memory. */
 export interface TaskContext {
   readonly kernels: KernelExports;
   readonly memory: WebAssembly.Memory;
@@ -103,8 +118,12 @@ export const TEST_CLOSE = 2;
 
 /** Number of int32 argument slots a task may use. */
 export const ARG_SLOTS = 32;
+/** Argument slot: 1 for a static task (chunk i runs on participant i; the test hook). */
+export const A_STATIC = 30;
+/** Argument slot: the number of chunks of the task (>= 1). */
+export const A_CHUNKS = 31;
 
-/** Slots of a plan task: `conv_plan` with this participant's index and the participant count. */
+/** Slots of a plan task: `conv_plan` over share `chunk` of `chunks` of every pixel class. */
 export const P = {
   kind: 0,
   plan: 1,
@@ -148,10 +167,10 @@ export const F = {
 } as const;
 
 /**
- * Slots of a kernel-gradient task. Each participant accumulates into its private buffer at
- * `scratch + index * scratchPer`: the `conv_dw` accumulators ([tap block][outC][B] floats,
- * see `dwAccFloats`), then the bias sums (`ceil(outC/4)*4` floats), then the work area of
- * `conv_dw` (`dwWorkFloats`), then room for one padded image. `list` holds the byte offsets of
+ * Slots of a kernel-gradient task. Chunk c of the pixels sums into its accumulators at
+ * `scratch + c * scratchPer`: the driver's (see `dwMainFloats`), then the bias sums
+ * (`ceil(outC/4)*4` floats). Participant s uses the work area at `work + s * workPer`: the
+ * driver's (`dwWorkFloats`), then room for one padded image. `list` holds the byte offsets of
  * each output pixel's window (see `dwOffsets`): of the whole batch when unpadded, of one padded
  * image otherwise.
  */
@@ -177,9 +196,13 @@ export const D = {
   kW: 18,
   /** Taps per accumulator block (the dw tile's vecs x 4). */
   B: 19,
+  /** 1: the tap-rows driver `conv_dw_taps` (see `dwTapRows`). */
+  taps: 20,
   hasDb: 21,
   dense: 22,
   list: 23,
+  work: 24,
+  workPer: 25,
 } as const;
 
 /** Slots of a max-pooling forward task (`maxpool_fwd`'s parameters, pixels split). */
@@ -213,7 +236,7 @@ export const MB = {
   outImg: 6,
 } as const;
 
-/** [start, end) of `total` items for participant `index` of `count` (even, fixed split). */
+/** [start, end) of `total` items for chunk `index` of `count` (even, fixed split). */
 export function share(total: number, index: number, count: number): [number, number] {
   return [Math.floor((total * index) / count), Math.floor((total * (index + 1)) / count)];
 }
@@ -223,28 +246,41 @@ export function paddedImageFloats(Hp: number, Wp: number, C: number): number {
   return Hp * Wp * C + 16;
 }
 
-/** Float count of the `conv_dw` work area: dy transposed, the packed taps, the tap table. */
-export function dwWorkFloats(outC: number, B: number): number {
-  return DW_CHUNK_PIXELS * (outC + B) + B + 16;
+/**
+ * Whether a kernel gradient with K taps and N output channels runs the tap-rows driver
+ * (`conv_dw_taps`: fewer taps than channels, as the first layer) rather than `conv_dw`.
+ */
+export function dwTapRows(K: number, N: number): boolean {
+  return K < N;
 }
 
-/** Float count of the `conv_dw` accumulators: [ceil(K/B) tap blocks][outC][B], K = kH*kW*inC. */
-export function dwMainFloats(kH: number, kW: number, inC: number, outC: number, B: number): number {
-  return Math.ceil((kH * kW * inC) / B) * outC * B;
-}
-
-/** Float count of a kernel-gradient task's accumulators: the kernel's, then the bias sums. */
-export function dwAccFloats(kH: number, kW: number, inC: number, outC: number, B: number): number {
-  return dwMainFloats(kH, kW, inC, outC, B) + Math.ceil(outC / 4) * 4;
+/** Float count of the work area of either kernel-gradient driver (K taps, N channels). */
+export function dwWorkFloats(K: number, N: number, B: number): number {
+  return dwTapRows(K, N)
+    ? DW_CHUNK_PIXELS * (K + B) + K + 16
+    : DW_CHUNK_PIXELS * (N + B) + B + 16;
 }
 
 /**
- * Output pixels per `conv_dw` call: the kernel gradient walks all (tap, channel) tiles over one
- * chunk of pixels before the next, so the chunk's input rows and `dy` rows stay in L1 (a whole
- * image of the seed CNN's conv2 is 160 KB, and streaming it from L2 once per tile cost half of
- * the kernel's speed).
+ * Float count of the kernel-gradient accumulators: [ceil(K/B) tap blocks][N][B] for `conv_dw`,
+ * [ceil(N/B) channel blocks][K][B] for `conv_dw_taps`.
  */
-export const DW_CHUNK_PIXELS = 64;
+export function dwMainFloats(K: number, N: number, B: number): number {
+  return dwTapRows(K, N) ? Math.ceil(N / B) * K * B : Math.ceil(K / B) * N * B;
+}
+
+/** Float count of a kernel-gradient task's accumulators: the kernel's, then the bias sums. */
+export function dwAccFloats(K: number, N: number, B: number): number {
+  return dwMainFloats(K, N, B) + Math.ceil(N / 4) * 4;
+}
+
+/**
+ * Output pixels per kernel-gradient driver call: the length of every tile's reduction. Longer
+ * amortises each tile's accumulator loads and stores (64 pixels ran ~15% slower than 256 on the
+ * seed CNN); the tile's operands (6 rows of dyT, the packed taps: 14 KB at 256) stay in L1 and
+ * the rest of dyT streams from L2.
+ */
+export const DW_CHUNK_PIXELS = 256;
 
 /**
  * Copies image `n` of `src` (srcH x srcW x C) into `dst` (Hp x Wp x C, zeroed first) at
@@ -281,8 +317,17 @@ function embed(
   }
 }
 
-/** Runs participant `index`'s share of the task in `a`. */
-export function runTask(a: Int32Array, index: number, count: number, ctx: TaskContext): void {
+/**
+ * Runs chunk `index` of the `count` chunks of the task in `a` on participant `slot` (whose
+ * private temporaries it may use).
+ */
+export function runTask(
+  a: Int32Array,
+  index: number,
+  count: number,
+  slot: number,
+  ctx: TaskContext,
+): void {
   const k = ctx.kernels;
   switch (a[0]) {
     case TASK_CONV:
@@ -300,9 +345,9 @@ export function runTask(a: Int32Array, index: number, count: number, ctx: TaskCo
       );
       return;
     case TASK_CONV_EMBED:
-      return runEmbedded(a, index, count, ctx);
+      return runEmbedded(a, index, count, slot, ctx);
     case TASK_DW:
-      return runDw(a, index, count, ctx);
+      return runDw(a, index, count, slot, ctx);
     case TASK_RELU: {
       const [v0, v1] = share(a[5]!, index, count);
       if (v1 <= v0) return;
@@ -364,15 +409,21 @@ export function runTask(a: Int32Array, index: number, count: number, ctx: TaskCo
   }
 }
 
-function runEmbedded(a: Int32Array, index: number, count: number, ctx: TaskContext): void {
+function runEmbedded(
+  a: Int32Array,
+  index: number,
+  count: number,
+  slot: number,
+  ctx: TaskContext,
+): void {
   const g = (k: number) => a[k]!;
-  // Whole images per participant, or, with fewer images than participants, every participant
-  // embeds every image and takes its share of the plan.
+  // Whole images per chunk, or, with fewer images than chunks, every chunk embeds every image
+  // and takes its share of the plan.
   const byImage = g(F.batch) >= count;
   const [n0, n1] = byImage ? share(g(F.batch), index, count) : [0, g(F.batch)];
   if (n1 <= n0) return;
   const C = g(F.C), Hp = g(F.Hp), Wp = g(F.Wp), srcH = g(F.srcH), srcW = g(F.srcW);
-  const scratch = g(F.scratch) + index * g(F.scratchPer);
+  const scratch = g(F.scratch) + slot * g(F.scratchPer);
   const buf = ctx.memory.buffer;
   const src = new Float32Array(buf, g(F.src), g(F.batch) * srcH * srcW * C);
   const dst = new Float32Array(buf, scratch, Hp * Wp * C);
@@ -393,16 +444,23 @@ function runEmbedded(a: Int32Array, index: number, count: number, ctx: TaskConte
   }
 }
 
-function runDw(a: Int32Array, index: number, count: number, ctx: TaskContext): void {
+function runDw(
+  a: Int32Array,
+  index: number,
+  count: number,
+  slot: number,
+  ctx: TaskContext,
+): void {
   const g = (k: number) => a[k]!;
   const k = ctx.kernels;
   const batch = g(D.batch), inC = g(D.inC), outH = g(D.outH), outW = g(D.outW), outC = g(D.outC);
-  const kH = g(D.kH), kW = g(D.kW), B = g(D.B);
+  const kH = g(D.kH), kW = g(D.kW), B = g(D.B), K = kH * kW * inC;
   const Hp = g(D.Hp), Wp = g(D.Wp);
-  const accFloats = dwAccFloats(kH, kW, inC, outC, B);
+  const accFloats = dwAccFloats(K, outC, B);
   const acc = g(D.scratch) + index * g(D.scratchPer);
-  const dbAcc = acc + dwMainFloats(kH, kW, inC, outC, B) * 4;
-  const work = acc + accFloats * 4;
+  const dbAcc = acc + dwMainFloats(K, outC, B) * 4;
+  const work = g(D.work) + slot * g(D.workPer);
+  const driver = dwTapRows(K, outC) ? k.conv_dw_taps : k.conv_dw;
   const buf = ctx.memory.buffer;
   new Float32Array(buf, acc, accFloats).fill(0);
   const hasDb = g(D.hasDb) === 1;
@@ -411,7 +469,7 @@ function runDw(a: Int32Array, index: number, count: number, ctx: TaskContext): v
   const pixels = (x: number, dy: number, q0: number, q1: number, kh: number, kw: number, rb: number) => {
     for (let q = q0; q < q1; q += DW_CHUNK_PIXELS) {
       const m = Math.min(DW_CHUNK_PIXELS, q1 - q);
-      k.conv_dw(acc, x, dy + (q - q0) * outC * 4, list + q * 4, m, outC, inC, kh, kw, rb, work);
+      driver(acc, x, dy + (q - q0) * outC * 4, list + q * 4, m, outC, inC, kh, kw, rb, work);
     }
     if (hasDb && q1 > q0) k.colsum(dbAcc, dy, q1 - q0, outC);
   };
@@ -430,10 +488,10 @@ function runDw(a: Int32Array, index: number, count: number, ctx: TaskContext): v
     pixels(g(D.x), dy0 + p0 * outC * 4, p0, p1, kH, kW, rowBytes);
     return;
   }
-  // Padded: one image at a time through a private zero-padded copy. Whole images per
-  // participant, or, with fewer images than participants, a share of every image's pixels.
+  // Padded: one image at a time through a private zero-padded copy. Whole images per chunk,
+  // or, with fewer images than chunks, a share of every image's pixels.
   const inH = g(D.inH), inW = g(D.inW);
-  const img = work + dwWorkFloats(outC, B) * 4;
+  const img = work + dwWorkFloats(K, outC, B) * 4;
   const src = new Float32Array(buf, g(D.x), batch * inH * inW * inC);
   const dst = new Float32Array(buf, img, Hp * Wp * inC);
   const byImage = batch >= count;

@@ -38,11 +38,14 @@ import {
 import { buildPlan, type PlanGeometry, planKey } from "./plans.ts";
 import { WorkerPool } from "./pool.ts";
 import {
+  A_CHUNKS,
+  A_STATIC,
   ARG_SLOTS,
   D,
   dwAccFloats,
   dwMainFloats,
   dwOffsets,
+  dwTapRows,
   dwWorkFloats,
   F,
   type KernelExports,
@@ -75,6 +78,14 @@ export interface WasmBackendOptions {
   dwTile?: Tile;
   /** Unroll of the forward kernel's tap loop (default 4). */
   unroll?: number;
+  /**
+   * Below this many multiply-adds a convolution or matrix product runs on the main thread alone:
+   * a worker's share would take less time than waking the worker does on a busy machine
+   * (default 2^22). The choice depends on shapes only, so results stay deterministic.
+   */
+  parallelMinMacs?: number;
+  /** The same for pooling and relu, in elements (default 2^19). */
+  parallelMinElements?: number;
   /**
    * How long a worker may take to pick a task up, and the least time it is given to finish its
    * share (at least 8x the main thread's own share), before the call fails and the worker is
@@ -178,6 +189,21 @@ class Scratch {
 
 /** Below this many elements a relu is cheaper in TypeScript than a pool call. */
 const RELU_MIN = 4096;
+/**
+ * Chunks per participant of a parallel task: enough that a thread the OS runs late (or not at
+ * all) leaves only a small part to wait for, few enough that a chunk stays long (a conv chunk of
+ * the seed CNN at batch 64 is ~0.2-2 ms).
+ */
+const CHUNKS_PER_PARTICIPANT = 4;
+/**
+ * Chunks per participant of a kernel gradient: each has its own accumulators, which the main
+ * thread reduces afterwards, so fewer.
+ */
+const DW_CHUNKS_PER_PARTICIPANT = 2;
+/** Default of {@linkcode WasmBackendOptions.parallelMinMacs}. */
+const PAR_MIN_MACS = 1 << 22;
+/** Default of {@linkcode WasmBackendOptions.parallelMinElements}. */
+const PAR_MIN_ELEMENTS = 1 << 19;
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
@@ -228,10 +254,12 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   return new WasmBackendImpl(
     new SharedHeap(memory, maximumPages * PAGE),
     pool,
+    kernels,
     relaxed,
     fwdTile,
     dwTile,
     count,
+    options,
   );
 }
 
@@ -241,17 +269,23 @@ class WasmBackendImpl implements WasmBackend {
   private readonly task = new Int32Array(ARG_SLOTS);
   /** Taps per block of the kernel-gradient accumulators. */
   private readonly dwBlock: number;
+  private readonly minMacs: number;
+  private readonly minElements: number;
   /** Pixel plans in shared memory by geometry: they depend only on shapes. */
   private readonly plans = new Map<string, number>();
 
   constructor(
     private readonly heap: SharedHeap,
     private readonly pool: WorkerPool,
+    private readonly kernels: KernelExports,
     readonly relaxed: boolean,
     private readonly fwdTile: Tile,
     dwTile: Tile,
     readonly workers: number,
+    options: WasmBackendOptions,
   ) {
+    this.minMacs = options.parallelMinMacs ?? PAR_MIN_MACS;
+    this.minElements = options.parallelMinElements ?? PAR_MIN_ELEMENTS;
     this.scratch = new Scratch(heap);
     this.dwBlock = dwTapBlock(dwTile);
     this.name = `wasm-simd${relaxed ? "-relaxed" : ""} x${workers}`;
@@ -393,7 +427,9 @@ class WasmBackendImpl implements WasmBackend {
     t[P.N] = g.N;
     t[P.K] = g.kH * g.kW * g.C;
     t[P.rowBytes] = g.inW * g.C * 4;
-    this.pool.run(kernel, t);
+    const parallel = g.batch * g.outH * g.outW * g.N * g.kH * g.kW * g.C >= this.minMacs;
+    t[A_CHUNKS] = this.chunks(parallel);
+    this.pool.run(kernel, t, parallel);
   }
 
   conv2dForward(
@@ -426,6 +462,11 @@ class WasmBackendImpl implements WasmBackend {
     };
     this.runPlan("conv2dForward", g, yPtr, xPtr, wp, bp);
     publish();
+  }
+
+  /** Chunks of a task: CHUNKS_PER_PARTICIPANT per participant in parallel, else 1. */
+  private chunks(parallel: boolean): number {
+    return parallel ? CHUNKS_PER_PARTICIPANT * this.workers : 1;
   }
 
   /** Reserves one private region of `floats` per participant and records it in the task. */
@@ -506,6 +547,7 @@ class WasmBackendImpl implements WasmBackend {
     });
     t[F.plan] = plan;
     this.privateScratch(t, F.scratch, F.scratchPer, paddedImageFloats(Hp, Wp, outC));
+    t[A_CHUNKS] = this.chunks(true);
     this.pool.run("conv2dBackwardInput", t);
     publish();
   }
@@ -540,54 +582,68 @@ class WasmBackendImpl implements WasmBackend {
     t[D.kH] = kH;
     t[D.kW] = kW;
     t[D.hasDb] = db === null ? 0 : 1;
-    t[D.B] = this.dwBlock;
     // Padded: one image at a time through the private padded copy; else the whole batch.
     const listBatch = pad ? 1 : batch;
     t[D.list] = this.dwList(
       `dw:${listBatch},${outH},${outW},${strideH},${strideW},${Hp},${Wp},${inC}`,
       () => dwOffsets(listBatch, outH, outW, strideH, strideW, Hp, Wp, inC),
     );
-    const B = this.dwBlock;
-    this.privateScratch(
-      t,
-      D.scratch,
-      D.scratchPer,
-      dwAccFloats(kH, kW, inC, outC, B) + dwWorkFloats(outC, B) +
-        (pad ? paddedImageFloats(Hp, Wp, inC) : 0),
-    );
-    this.pool.run("conv2dBackwardKernel", t);
-    this.reduce(dw, db, t, kH * kW * inC, outC);
+    const K = kH * kW * inC;
+    const extra = pad ? paddedImageFloats(Hp, Wp, inC) : 0;
+    this.runDw("conv2dBackwardKernel", t, K, outC, batch * outH * outW * outC * K, extra);
+    this.reduce(dw, db, t, K, outC);
   }
 
   /**
-   * dw += sum of the participants' accumulators, in participant order (deterministic), from the
-   * `conv_dw` layout [tap block][co][B] to the kernel's [tap][co]; db likewise.
+   * Runs a kernel-gradient task: in parallel, 2 chunks of pixels per participant, each summing
+   * into its own accumulators (reduced in chunk order by `reduce`), so the sums do not depend
+   * on which thread ran which chunk; `extra` floats of per-participant work area beyond the
+   * driver's (a padded image).
    */
-  private reduce(dw: Float32Array, db: Float32Array | null, t: Int32Array, K: number, N: number) {
+  private runDw(kernel: string, t: Int32Array, K: number, N: number, macs: number, extra: number) {
     const B = this.dwBlock;
-    const main = dwMainFloats(1, 1, K, N, B);
+    const parallel = macs >= this.minMacs;
+    const groups = parallel ? DW_CHUNKS_PER_PARTICIPANT * this.workers : 1;
+    t[D.B] = B;
+    t[A_CHUNKS] = groups;
+    const acc = roundUp(dwAccFloats(K, N, B) * 4 + SLACK, ALIGN);
+    t[D.scratch] = this.scratch.get("dwAcc", acc * groups);
+    t[D.scratchPer] = acc;
+    this.privateScratch(t, D.work, D.workPer, dwWorkFloats(K, N, B) + extra);
+    this.pool.run(kernel, t, parallel);
+  }
+
+  /**
+   * dw += sum of the chunks' accumulators, in chunk order (deterministic), from the
+   * drivers' layouts ([tap block][co][B] or, tap rows, [co block][tap][B]) to the kernel's
+   * [tap][co]; db likewise.
+   */
+  private reduce(
+    dw: Float32Array,
+    db: Float32Array | null,
+    t: Int32Array,
+    K: number,
+    N: number,
+  ) {
+    const B = this.dwBlock, count = t[A_CHUNKS]!;
+    const main = dwMainFloats(K, N, B);
     const base = t[D.scratch]!, per = t[D.scratchPer]!;
-    const parts: Float32Array[] = [];
-    for (let i = 0; i < this.workers; i++) {
-      parts.push(this.heap.f32(base + i * per, main + Math.ceil(N / 4) * 4));
-    }
-    const P = parts.length, first = parts[0]!;
+    const floats = main + Math.ceil(N / 4) * 4;
+    // Chunk sums into chunk 0's accumulators, in chunk order (vectorised; the accumulator sizes
+    // are multiples of 4 floats).
+    for (let i = 1; i < count; i++) this.kernels.vsum(base, base + i * per, floats / 4);
+    const first = this.heap.f32(base, floats);
+    const tapRows = dwTapRows(K, N);
     for (let tap = 0; tap < K; tap++) {
-      const row = (tap - (tap % B)) * N + (tap % B), out = tap * N;
+      const out = tap * N;
       for (let n = 0; n < N; n++) {
-        const at = row + n * B;
-        let s = first[at]!;
-        for (let i = 1; i < P; i++) s += parts[i]![at]!;
-        dw[out + n]! += s;
+        const at = tapRows
+          ? ((n - (n % B)) * K) + tap * B + (n % B)
+          : ((tap - (tap % B)) * N) + n * B + (tap % B);
+        dw[out + n]! += first[at]!;
       }
     }
-    if (db !== null) {
-      for (let n = 0; n < N; n++) {
-        let s = first[main + n]!;
-        for (let i = 1; i < P; i++) s += parts[i]![main + n]!;
-        db[n]! += s;
-      }
-    }
+    if (db !== null) for (let n = 0; n < N; n++) db[n]! += first[main + n]!;
   }
 
   /** A dense layer as a 1x1 convolution of 1x1 images: the plan is the batch's rows. */
@@ -671,11 +727,7 @@ class WasmBackendImpl implements WasmBackend {
       `dwd:${batch},${inDim}`,
       () => dwOffsets(1, 1, batch, 1, 1, 1, 0, inDim),
     );
-    const B = this.dwBlock;
-    t[D.B] = B;
-    const floats = dwAccFloats(1, 1, inDim, outDim, B) + dwWorkFloats(outDim, B);
-    this.privateScratch(t, D.scratch, D.scratchPer, floats);
-    this.pool.run("denseBackwardKernel", t);
+    this.runDw("denseBackwardKernel", t, inDim, outDim, batch * inDim * outDim, 0);
     this.reduce(dw, db, t, inDim, outDim);
   }
 
@@ -703,7 +755,9 @@ class WasmBackendImpl implements WasmBackend {
     t[MP.sW] = info.strideW;
     t[MP.padT] = info.padTop;
     t[MP.padL] = info.padLeft;
-    this.pool.run("maxPoolForward", t);
+    const parallel = pixels * inC >= this.minElements;
+    t[A_CHUNKS] = this.chunks(parallel);
+    this.pool.run("maxPoolForward", t, parallel);
   }
 
   maxPoolBackward(dx: Float32Array, dy: Float32Array, argmax: Int32Array, info: Conv2DInfo): void {
@@ -719,7 +773,9 @@ class WasmBackendImpl implements WasmBackend {
     t[MB.batch] = batch;
     t[MB.inImg] = inH * inW * inC;
     t[MB.outImg] = outH * outW * inC;
-    this.pool.run("maxPoolBackward", t);
+    const parallel = batch * inH * inW * inC >= this.minElements;
+    t[A_CHUNKS] = Math.min(batch, this.chunks(parallel));
+    this.pool.run("maxPoolBackward", t, parallel);
   }
 
   avgPoolForward = cpuBackend.avgPoolForward;
@@ -743,7 +799,8 @@ class WasmBackendImpl implements WasmBackend {
     t[2] = y.byteOffset;
     t[3] = x.byteOffset;
     t[5] = body >> 2;
-    this.pool.run("reluForward", t);
+    t[A_CHUNKS] = this.chunks(size >= this.minElements);
+    this.pool.run("reluForward", t, size >= this.minElements);
     for (let i = body; i < size; i++) y[i] = x[i]! > 0 ? x[i]! : 0;
   }
 
@@ -767,7 +824,8 @@ class WasmBackendImpl implements WasmBackend {
     t[3] = dy.byteOffset;
     t[4] = y.byteOffset;
     t[5] = body >> 2;
-    this.pool.run("reluBackward", t);
+    t[A_CHUNKS] = this.chunks(size >= this.minElements);
+    this.pool.run("reluBackward", t, size >= this.minElements);
     for (let i = body; i < size; i++) dx[i] = y[i]! > 0 ? dy[i]! : 0;
   }
 
@@ -792,6 +850,8 @@ class WasmBackendImpl implements WasmBackend {
     t[1] = index;
     t[2] = stallMs;
     t[3] = mode === "crash" ? TEST_CRASH : mode === "close" ? TEST_CLOSE : 0;
+    t[A_STATIC] = 1;
+    t[A_CHUNKS] = this.workers;
     this.pool.run("testFail", t);
   }
 

@@ -11,6 +11,7 @@
  */
 
 import {
+  claimChunks,
   CTL_ARGS,
   CTL_GEN,
   CTL_QUIT,
@@ -23,10 +24,13 @@ import {
   WS_ACTIVE,
   WS_ARM,
   WS_DONE,
+  WS_BUSY,
   WS_STARTED,
   WS_STATUS,
+  WS_STATUS_GEN,
 } from "./pool.ts";
 import {
+  A_STATIC,
   ARG_SLOTS,
   type KernelExports,
   runTask,
@@ -81,24 +85,42 @@ function serve(init: WorkerInit, ctx: TaskContext): void {
     if (Atomics.load(ctl, CTL_QUIT) === 1) return;
     Atomics.store(ctl, base + WS_STARTED, gen);
     args.set(ctl.subarray(CTL_ARGS, CTL_ARGS + ARG_SLOTS));
-    // Test hooks for faults the try below cannot catch: an escaping error, or a stop.
-    let fault = Atomics.exchange(ctl, base + WS_ARM, 0);
-    if (args[0] === TASK_TEST_FAIL && args[1] === init.index) fault ||= args[3]!;
-    if (fault === TEST_CRASH) throw new Error("test hook: worker crashed on purpose");
-    if (fault === TEST_CLOSE) {
-      scope.close();
-      return;
+    // Test hooks for faults the try blocks cannot catch: an escaping error, or a stop.
+    const fault = (mode: number) => {
+      if (mode === TEST_CRASH) throw new Error("test hook: worker crashed on purpose");
+      if (mode === TEST_CLOSE) {
+        scope.close();
+        // close() ends this worker; spin until it takes effect rather than return a result.
+        for (;;) Atomics.wait(ctl, base + WS_ARM, Atomics.load(ctl, base + WS_ARM), 100);
+      }
+    };
+    if (args[A_STATIC] === 1) {
+      if (args[0] === TASK_TEST_FAIL && args[1] === init.index) fault(args[3]!);
+      let status = STATUS_OK;
+      try {
+        runTask(args, init.index, init.count, init.index, ctx);
+      } catch (e) {
+        status = STATUS_ERROR;
+        report(init, e instanceof Error ? e.message : String(e));
+      }
+      Atomics.store(ctl, base + WS_STATUS, status);
+      Atomics.store(ctl, base + WS_DONE, gen);
+      Atomics.notify(ctl, base + WS_DONE);
+      continue;
     }
-    let status = STATUS_OK;
-    try {
-      runTask(args, init.index, init.count, ctx);
-    } catch (e) {
-      status = STATUS_ERROR;
-      report(init, e instanceof Error ? e.message : String(e));
-    }
-    Atomics.store(ctl, base + WS_STATUS, status);
+    let reported = false;
+    claimChunks(ctl, gen, args, init.index, ctx, base + WS_BUSY, {
+      beforeChunk: () => fault(Atomics.exchange(ctl, base + WS_ARM, 0)),
+      onError: (e) => {
+        if (reported) return;
+        reported = true;
+        report(init, e instanceof Error ? e.message : String(e));
+        Atomics.store(ctl, base + WS_STATUS_GEN, gen);
+        Atomics.store(ctl, base + WS_STATUS, STATUS_ERROR);
+      },
+    });
+    if (!reported) Atomics.store(ctl, base + WS_STATUS, STATUS_OK);
     Atomics.store(ctl, base + WS_DONE, gen);
-    Atomics.notify(ctl, base + WS_DONE);
   }
 }
 

@@ -105,7 +105,7 @@ Deno.test({
   name: "a worker crash or stop in a training step fails that step and training goes on",
   ignore: !available,
   fn: async () => {
-    const batches = [batchOf(32, 4), batchOf(32, 5), batchOf(32, 6)];
+    const batches = [batchOf(32, 4), batchOf(32, 5), batchOf(32, 6), batchOf(32, 7)];
     // A fault-free reference on the same worker count.
     const clean = await wasm(2);
     let expected: Float32Array;
@@ -121,21 +121,31 @@ Deno.test({
       try {
         const m = model(be);
         step(m, batches[0]!);
+        // The worker faults when it next starts a chunk of work, in whichever kernel that is
+        // (usually the first of the next step; the main thread may have claimed all of a call).
         be.testArm(1, mode);
-        const t0 = performance.now();
-        assert.throws(
-          () => step(m, batches[1]!),
-          /wasm backend: conv2dForward failed in worker 1, which (crashed|did not finish)/,
-        );
-        const ms = performance.now() - t0;
-        assert.ok(ms < 1000, `${mode}: the step failed after ${ms.toFixed(0)} ms`);
-        // The failed step stopped in its first kernel, before the optimizer: nothing changed.
-        // The next step runs with the main thread covering the dead worker's share...
-        step(m, batches[1]!);
-        // ...and the one after on the replacement worker.
+        let failed = false;
+        for (let k = 1; k < batches.length; k++) {
+          const t0 = performance.now();
+          try {
+            step(m, batches[k]!);
+          } catch (e) {
+            assert.ok(!failed, "only one step fails");
+            failed = true;
+            const ms = performance.now() - t0;
+            assert.ok(ms < 1000, `${mode}: the step failed after ${ms.toFixed(0)} ms`);
+            assert.match(
+              String(e),
+              /wasm backend: (conv2d|dense|maxPool|relu)\w+ failed in worker 1, which (crashed|did not finish)/,
+            );
+            // The failed step stopped before the optimizer: the same batch again, with the main
+            // thread (and soon the replacement worker) doing the dead worker's chunks.
+            step(m, batches[k]!);
+          }
+        }
+        assert.ok(failed, `${mode}: no step failed`);
         await be.whenReady();
         assert.equal(be.activeWorkers, 1);
-        step(m, batches[2]!);
         assert.deepEqual(
           new Uint32Array(m.store.values.buffer, m.store.values.byteOffset, m.store.values.length),
           new Uint32Array(expected.buffer),

@@ -59,9 +59,16 @@ function close(a: Float32Array, b: Float32Array, what: string): void {
   assert.ok(e < 1e-5, `${what}: relative error ${e}`);
 }
 
+/**
+ * A WASM backend that splits every call, however small, between its participants (the default
+ * runs small calls on the main thread alone, which would leave the split untested here).
+ */
 async function wasm(workers: number, relaxed: boolean, timeoutMs?: number): Promise<WasmBackend> {
+  const split = { parallelMinMacs: 0, parallelMinElements: 0 };
   const be = await createWasmBackend(
-    timeoutMs === undefined ? { workers, relaxed } : { workers, relaxed, timeoutMs },
+    timeoutMs === undefined
+      ? { workers, relaxed, ...split }
+      : { workers, relaxed, timeoutMs, ...split },
   );
   assert.ok(isWasmBackend(be), `expected the wasm backend, got ${be.name}`);
   return be;
@@ -92,9 +99,14 @@ const CONV_CASES: ConvCase[] = [
   { n: 1, h: 7, w: 9, inC: 3, outC: 17, k: [5, 5], s: [1, 1], pad: "same" },
   { n: 3, h: 8, w: 8, inC: 8, outC: 16, k: [2, 2], s: [2, 1], pad: "valid" },
   { n: 1, h: 3, w: 3, inC: 5, outC: 3, k: [5, 5], s: [1, 1], pad: "same" },
+  // More output pixels than one kernel-gradient chunk (256), across images and within one.
+  { n: 5, h: 12, w: 13, inC: 6, outC: 10, k: [3, 3], s: [1, 1], pad: "valid" },
+  { n: 2, h: 17, w: 17, inC: 3, outC: 8, k: [3, 3], s: [1, 1], pad: "same" },
+  { n: 4, h: 11, w: 9, inC: 2, outC: 33, k: [3, 3], s: [1, 1], pad: "same" },
 ];
 
 const DENSE_CASES: [number, number, number][] = [
+  [300, 7, 5],
   [1, 1, 1],
   [3, 17, 5],
   [1, 64, 10],
