@@ -121,27 +121,32 @@ function mediaType(header: string | null): string {
 }
 
 /**
- * Leaves a body the service will not read locked and unread. Deno.serve drains a body the
- * handler did not take, or cancelled, to its end after the response (measured: a client declaring
- * 10 GB had 700 MB read from it in 1.5 s) and graceful shutdown waits for that; a locked body is
- * not read further, the client is held by TCP backpressure, and shutdown closes the connection.
+ * A body declared larger than this many times the limit is not drained after a refusal (see
+ * {@linkcode readBody}).
  */
-function abandonBody(request: Request): void {
-  if (request.body !== null && !request.bodyUsed && !request.body.locked) {
-    request.body.getReader();
-  }
-}
+const DRAIN_FACTOR = 4;
 
 /**
  * Reads the body, refusing (413) more than `limit` bytes without buffering them, and (408) a body
- * not complete within `timeoutMs`; a body the client breaks off is a 400. A refused body is left
- * locked (see {@linkcode abandonBody}), never cancelled.
+ * not complete within `timeoutMs`; a body the client breaks off is a 400.
+ *
+ * What happens to the unread rest: Deno.serve drains a body the handler did not take, or
+ * cancelled, to its end after the response, and graceful shutdown waits for that. That is right
+ * for an ordinary oversized body (the connection is then reused), but a client declaring 10 GB
+ * had 700 MB read from it in 1.5 s, and a client that stops sending would hold the connection
+ * and shutdown forever. So a body declared over {@linkcode DRAIN_FACTOR} times the limit, and a
+ * body that timed out, are left locked and unread instead: TCP backpressure holds the client, and
+ * the connection closes when it gives up, or on shutdown. (A chunked body found over the limit is
+ * cancelled and drained as usual: its size is unknown, and its sender is sending.)
  */
 async function readBody(request: Request, limit: number, timeoutMs: number): Promise<Uint8Array> {
   const tooLarge = () =>
     new HttpError(413, `request body over the limit of ${limit} bytes`, "payload_too_large");
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) throw tooLarge();
+  if (declared !== null && Number(declared) > limit) {
+    if (Number(declared) > DRAIN_FACTOR * limit) request.body?.getReader();
+    throw tooLarge();
+  }
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const parts: Uint8Array[] = [];
@@ -174,7 +179,10 @@ async function readBody(request: Request, limit: number, timeoutMs: number): Pro
       const { value, done } = chunk;
       if (done) break;
       total += value.length;
-      if (total > limit) throw tooLarge();
+      if (total > limit) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
       parts.push(value);
     }
   } finally {
@@ -471,7 +479,6 @@ export function createPredictionServer(
         m.errors.inc({ reason: "internal" });
       }
     } finally {
-      abandonBody(request);
       if (isPredict) {
         active--;
         if (active === 0 && idle !== null) idle();

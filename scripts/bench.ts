@@ -29,7 +29,7 @@
  * @module
  */
 
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { from } from "rxjs";
 import type { Backend } from "../engine/backend.ts";
@@ -42,7 +42,8 @@ import { mnistCnn } from "../pipelines/models.ts";
 import type { Sequential } from "../pipelines/sequential.ts";
 import { train } from "../pipelines/train.ts";
 
-const USAGE = `Usage: deno task bench [--quick] [--workers N] [--reps N] [--no-tfjs] [--tfjs-train-batch N]
+const USAGE =
+  `Usage: deno task bench [--quick] [--workers N] [--reps N] [--no-tfjs] [--tfjs-train-batch N]
 
   --quick               fewer repetitions; skip the TF.js cpu training step
   --workers N           participants of the multi-threaded runs (default: number of cores)
@@ -65,14 +66,20 @@ function stats(times: number[]): { median: number; best: number } {
   return { median, best: s[0]! };
 }
 
-/** Runs `fn` `warmup` times, then times `reps` runs (ms each). */
-function timeRuns(fn: () => void, reps: number, warmup = 2): number[] {
-  for (let i = 0; i < warmup; i++) fn();
-  const t: number[] = [];
+/**
+ * Runs each of `fns` `warmup` times, then times `reps` rounds, one run of each per round (ms).
+ * Interleaving matters on a shared machine: the load drifts over seconds, and configurations
+ * timed minutes apart are not comparable, while neighbouring runs see the same conditions.
+ */
+function timeInterleaved(fns: (() => void)[], reps: number, warmup = 2): number[][] {
+  for (const fn of fns) for (let i = 0; i < warmup; i++) fn();
+  const t: number[][] = fns.map(() => []);
   for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    fn();
-    t.push(performance.now() - t0);
+    fns.forEach((fn, k) => {
+      const t0 = performance.now();
+      fn();
+      t[k]!.push(performance.now() - t0);
+    });
   }
   return t;
 }
@@ -256,43 +263,61 @@ interface KernelRow {
   ms: Map<number, { median: number; best: number }>;
 }
 
-/** Times every kernel of the seed CNN at BATCH on `be`. */
-function kernelTimes(be: Backend, reps: number, into: Map<string, KernelRow>, workers: number) {
-  const add = (layer: string, op: string, gflop: number, fn: () => void) => {
-    const key = `${layer}/${op}`;
-    let row = into.get(key);
-    if (row === undefined) {
-      row = { layer, op, gflop, ms: new Map() };
-      into.set(key, row);
-    }
-    row.ms.set(workers, stats(timeRuns(fn, reps)));
+/** Times every kernel of the seed CNN at BATCH on each backend (`counts[i]` participants). */
+function kernelTimes(bes: Backend[], counts: number[], reps: number): KernelRow[] {
+  const rows: KernelRow[] = [];
+  const add = (layer: string, op: string, gflop: number, fns: (() => void)[]) => {
+    const ms = new Map<number, { median: number; best: number }>();
+    timeInterleaved(fns, reps).forEach((t, i) => ms.set(counts[i]!, stats(t)));
+    rows.push({ layer, op, gflop, ms });
   };
   LAYERS.forEach((l, i) => {
-    const m = buffers(be, l, 17 * i + 1);
+    const ms = bes.map((be) => buffers(be, l, 17 * i + 1));
+    const each = (f: (be: Backend, m: Bufs) => void) => bes.map((be, k) => () => f(be, ms[k]!));
     const gflop = (2 * macs(l)) / 1e9;
     if (l.kind === "dense") {
-      add(l.name, "fwd", gflop, () => be.denseForward(m.y, m.x, m.w, m.b, BATCH, l.inDim, l.outDim));
-      add(l.name, "dx", gflop, () => be.denseBackwardInput(m.dx, m.dy, m.w, BATCH, l.inDim, l.outDim));
+      const [I, O] = [l.inDim, l.outDim];
+      add(l.name, "fwd", gflop, each((be, m) => be.denseForward(m.y, m.x, m.w, m.b, BATCH, I, O)));
+      add(
+        l.name,
+        "dx",
+        gflop,
+        each((be, m) => be.denseBackwardInput(m.dx, m.dy, m.w, BATCH, I, O)),
+      );
       add(
         l.name,
         "dw",
         gflop,
-        () => be.denseBackwardKernel(m.dw, m.db, m.dy, m.x, BATCH, l.inDim, l.outDim),
+        each((be, m) => be.denseBackwardKernel(m.dw, m.db, m.dy, m.x, BATCH, I, O)),
       );
       return;
     }
-    add(l.name, "fwd", gflop, () => be.conv2dForward(m.y, m.x, m.w, m.b, l.info));
-    if (!l.first) add(l.name, "dx", gflop, () => be.conv2dBackwardInput(m.dx, m.dy, m.w, l.info));
-    add(l.name, "dw", gflop, () => be.conv2dBackwardKernel(m.dw, m.db, m.dy, m.x, l.info));
-    const size = m.y.length;
-    add(l.name, "relu fwd", 0, () => be.activationForward("relu", m.y, m.y, size, l.info.outC));
-    add(l.name, "relu bwd", 0, () => be.activationBackward("relu", m.dy, m.dy, m.y, size, 1));
+    const info = l.info;
+    add(l.name, "fwd", gflop, each((be, m) => be.conv2dForward(m.y, m.x, m.w, m.b, info)));
+    if (!l.first) {
+      add(l.name, "dx", gflop, each((be, m) => be.conv2dBackwardInput(m.dx, m.dy, m.w, info)));
+    }
+    add(l.name, "dw", gflop, each((be, m) => be.conv2dBackwardKernel(m.dw, m.db, m.dy, m.x, info)));
+    const size = ms[0]!.y.length;
+    add(
+      l.name,
+      "relu fwd",
+      0,
+      each((be, m) => be.activationForward("relu", m.y, m.y, size, info.outC)),
+    );
+    add(
+      l.name,
+      "relu bwd",
+      0,
+      each((be, m) => be.activationBackward("relu", m.dy, m.dy, m.y, size, 1)),
+    );
     if (l.pool !== null) {
       const p = l.pool;
-      add(l.name, "maxpool fwd", 0, () => be.maxPoolForward(m.py, m.arg, m.y, p));
-      add(l.name, "maxpool bwd", 0, () => be.maxPoolBackward(m.dx, m.pdy, m.arg, p));
+      add(l.name, "maxpool fwd", 0, each((be, m) => be.maxPoolForward(m.py, m.arg, m.y, p)));
+      add(l.name, "maxpool bwd", 0, each((be, m) => be.maxPoolBackward(m.dx, m.pdy, m.arg, p)));
     }
   });
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,46 +502,47 @@ async function main(): Promise<void> {
   const started = performance.now();
 
   const cpuName = cpus()[0]?.model ?? "unknown CPU";
+  const load0 = loadavg();
 
   log("measuring the SIMD128 peak of one core...");
   const peak = measurePeak();
   const counts = N > 1 ? [1, N] : [1];
 
-  // Kernels.
-  const kernels = new Map<string, KernelRow>();
-  for (const w of counts) {
-    log(`kernels on ${w} participant(s)...`);
-    const be = await createWasmBackend({ workers: w });
-    if (!isWasmBackend(be)) throw new Error(`WASM SIMD backend unavailable: ${be.name}`);
-    try {
-      kernelTimes(be, reps, kernels, w);
-    } finally {
-      be.dispose();
-    }
-  }
-
-  // Training step and inference.
+  // Every configuration at once, measured in alternation (see timeInterleaved).
+  const bes: Backend[] = [];
   const steps = new Map<number, { median: number; best: number }>();
   const infer = new Map<number, { median: number; best: number }>();
+  let kernels: KernelRow[] = [];
   let backendName = "";
-  for (const w of counts) {
-    log(`training steps and inference on ${w} participant(s)...`);
-    const be = await createWasmBackend({ workers: w });
-    try {
+  try {
+    for (const w of counts) {
+      const be = await createWasmBackend({ workers: w });
+      bes.push(be);
+      if (!isWasmBackend(be)) throw new Error(`WASM SIMD backend unavailable: ${be.name}`);
       backendName = be.name.replace(/ x\d+$/, "");
-      const model = compiledModel(be);
-      const batches = [mnistBatch(BATCH, 1), mnistBatch(BATCH, 2), mnistBatch(BATCH, 3)];
-      let k = 0;
-      steps.set(w, stats(timeRuns(() => trainStep(model, batches[k++ % 3]!), reps, 3)));
-      const x = mnistBatch(INFER_BATCH, 4).x;
-      const inferReps = Math.max(3, Math.round(reps / 2));
-      infer.set(
-        w,
-        stats(timeRuns(() => model.predict(x, { batchSize: INFER_BATCH }), inferReps, 2)),
-      );
-    } finally {
-      be.dispose();
     }
+    log(`kernels on ${counts.join(" and ")} participant(s), interleaved...`);
+    kernels = kernelTimes(bes, counts, reps);
+
+    log("training steps...");
+    const models = bes.map((be) => compiledModel(be));
+    const batches = [mnistBatch(BATCH, 1), mnistBatch(BATCH, 2), mnistBatch(BATCH, 3)];
+    const k = models.map(() => 0);
+    timeInterleaved(
+      models.map((m, i) => () => trainStep(m, batches[k[i]!++ % 3]!)),
+      reps,
+      3,
+    ).forEach((t, i) => steps.set(counts[i]!, stats(t)));
+
+    log(`inference at batch ${INFER_BATCH}...`);
+    const x = mnistBatch(INFER_BATCH, 4).x;
+    timeInterleaved(
+      models.map((m) => () => m.predict(x, { batchSize: INFER_BATCH })),
+      Math.max(3, Math.round(reps / 2)),
+      2,
+    ).forEach((t, i) => infer.set(counts[i]!, stats(t)));
+  } finally {
+    for (const be of bes) be.dispose();
   }
 
   // TF.js.
@@ -538,11 +564,15 @@ async function main(): Promise<void> {
     `Seed CNN (131,242 parameters), batch ${BATCH}; ${cpuName}, ${navigator.hardwareConcurrency} ` +
       `cores; Deno ${Deno.version.deno} (V8 ${Deno.version.v8}); backend ${backendName}.`,
   );
+  const load1 = loadavg();
   out.push(
     `Measured WASM SIMD128 peak: ${fmt(peak)} GFLOP/s on one core (${
       relaxedSimdSupported() ? "relaxed FMA" : "mul + add"
-    }); % peak below is against ${fmt(peak)} x participants. ${reps} runs per row; ms = median ` +
-      `(best).\n`,
+    }); % peak below is against ${fmt(peak)} x participants. GFLOP/s counts the direct ` +
+      `convolution's FLOPs (Winograd layers do 2.25x fewer multiplications, so they can pass ` +
+      `100%). ${reps} runs per row, the configurations interleaved; ms = median (best). Load ` +
+      `average ${fmt(load0[0]!, 2)} at the start, ${fmt(load1[0]!, 2)} at the end (other ` +
+      `processes on the machine).\n`,
   );
 
   out.push(`Kernels at batch ${BATCH}:\n`);
@@ -551,7 +581,7 @@ async function main(): Promise<void> {
   if (N > 1) kHeader.push(`x${N} speed-up`);
   const kRows: string[][] = [];
   const totals = new Map<number, number>();
-  for (const row of kernels.values()) {
+  for (const row of kernels) {
     const r = [row.layer, row.op];
     for (const w of counts) {
       const t = row.ms.get(w)!;
@@ -610,7 +640,13 @@ async function main(): Promise<void> {
       counts.map((w) => {
         const t = infer.get(w)!;
         const gf = fFlop / (t.median / 1000);
-        return [`x${w}`, fmt(t.median, 1), fmtInt((INFER_BATCH * 1000) / t.median), fmt(gf), pct(gf, w)];
+        return [
+          `x${w}`,
+          fmt(t.median, 1),
+          fmtInt((INFER_BATCH * 1000) / t.median),
+          fmt(gf),
+          pct(gf, w),
+        ];
       }),
     ),
   );
@@ -618,7 +654,9 @@ async function main(): Promise<void> {
   if (peers.length > 0) {
     const ours = steps.get(N)!.median;
     const oursInfer = (INFER_BATCH * 1000) / infer.get(N)!.median;
-    out.push(`\nTF.js in the same process (same model; ratios = TF.js time / this engine x${N}):\n`);
+    out.push(
+      `\nTF.js in the same process (same model; ratios = TF.js time / this engine x${N}):\n`,
+    );
     out.push(
       table(
         ["engine", "train step ms (batch 64)", "vs this", "inference img/s", "vs this", "notes"],

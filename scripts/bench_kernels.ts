@@ -9,6 +9,9 @@
  *
  * Usage: deno run --allow-read --allow-env --allow-sys scripts/bench_kernels.ts [--reps 5] [--no-cpu]
  *
+ * `deno task bench` (`scripts/bench.ts`) is the fuller benchmark: the training step as the model
+ * runs it, inference, and TF.js side by side; this one adds the plain TypeScript backend.
+ *
  * @module
  */
 

@@ -1,20 +1,27 @@
 /**
- * Generates the WebAssembly SIMD128 convolution kernels. Every heavy kernel of the engine reduces
- * to two register-tiled loops over NHWC data read in place (an implicit im2col):
+ * Generates the WebAssembly SIMD128 kernels. Every heavy kernel of the engine reduces to one
+ * register-tiled GEMM loop: a tile of `rows` x `vecs` vectors of accumulators, per step one
+ * broadcast load per row, one vector load per column vector and rows x vecs multiply-adds, with
+ * both operands walked contiguously (unrolled 4 times: the loop's own overhead costs as much as
+ * one step's arithmetic).
  *
- * - `conv_fwd`: a *valid* convolution of any stride, as a GEMM with M = output pixels of one output
- *   row, N = output channels (vectorised by 4), K = kH x kW x inC walked row of taps by row of
- *   taps; for a fixed kernel row the taps (kw, ci) are contiguous in both the input and the packed
- *   weights, so the inner loop is one pointer walk. Padding, the transposed convolution of the
- *   input gradient and the dense layer are all expressed as calls of it on prepared operands.
- * - `conv_dw`: the kernel gradient of a *valid* convolution, tiled over (tap row slice, output
- *   channels) with the reduction over all pixels of one image innermost; every load has a static
- *   offset, so the loop body is loads and multiply-adds only.
- * - `colsum`: column sums of `dy` for the bias gradient.
+ * - `conv_plan`: a direct convolution over a pixel plan (`plans.ts`): M = output pixels (each
+ *   with its own input and output address, so any pixels with the same valid kernel rectangle
+ *   share a tile), N = output channels, K = the taps of the rectangle walked kernel row by kernel
+ *   row; the (kw, ci) taps of a kernel row are contiguous in the input and in the packed
+ *   weights. Forward with any padding and stride, the input gradient (stride 1) and the dense
+ *   layer are all plans.
+ * - `conv_dw`: the kernel gradient as dW^T[co][tap] = sum over pixels of dY^T[co][p] X[p][tap],
+ *   per chunk of pixels: dy transposed, the taps of each block of 4*vecs packed, then tiles of
+ *   output channels; `conv_dw_taps` mirrors it (tap rows) for layers with few taps.
+ * - `maxpool_fwd` / `maxpool_bwd`: max pooling with argmax, and its scatter.
+ * - `wino_in` / `wino_out`: the Winograd F(2x2, 3x3) transforms around a batched GEMM that is
+ *   itself a `conv_plan` (16 classes, one per transform position).
+ * - `relu_fwd` / `relu_bwd`, `colsum` (bias gradient), `vsum` (accumulator reduction).
  *
- * The register tile (`rows x 4*vecs`) is a parameter. With relaxed SIMD the accumulators, the
- * weight vectors and one broadcast input fit V8's 15 usable xmm registers at 6x8; with a separate
- * multiply and add one more temporary is live, so the default tile there is smaller.
+ * The register tile is a parameter. With relaxed SIMD the accumulators, the weight vectors and
+ * one broadcast input fit V8's 15 usable xmm registers at 6x8; with a separate multiply and add
+ * one more temporary is live, so the default tile there is smaller.
  *
  * Tails: packed weights and bias are zero-padded to whole vectors, and the last vector of an
  * output row is written lane by lane when the channel count is not a multiple of 4; tiles with
@@ -52,7 +59,6 @@ export function defaultTiles(relaxed: boolean): { fwdTile: Tile; dwTile: Tile } 
   return relaxed
     ? { fwdTile: { rows: 6, vecs: 2 }, dwTile: { rows: 6, vecs: 2 } }
     : { fwdTile: { rows: 3, vecs: 3 }, dwTile: { rows: 3, vecs: 3 } };
-
 }
 
 /** Emits acc = x * w + acc with the chosen multiply-add. */
@@ -322,7 +328,19 @@ export function dwTapBlock(tile: Tile): number {
  */
 function dwDriver(tile: Tile, firstTile: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, work] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, work] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+  ];
   const R = tile.rows, C = tile.vecs, B = C * 4;
   const L = f.local(I32), K = f.local(I32), nTB = f.local(I32), tb = f.local(I32);
   const co = f.local(I32), rr = f.local(I32), p = f.local(I32), src = f.local(I32);
@@ -412,7 +430,8 @@ function dwDriver(tile: Tile, firstTile: number): FuncBuilder {
   f.i32(0).set(t);
   f.end();
   f.get(table).get(j).i32(2).shl().add();
-  f.get(t).get(L).divU().tee(kh).get(rowBytes).mul().get(t).get(kh).get(L).mul().sub().i32(2).shl().add();
+  f.get(t).get(L).divU().tee(kh).get(rowBytes).mul().get(t).get(kh).get(L).mul().sub().i32(2).shl()
+    .add();
   f.i32Store();
   f.get(j).i32(1).add().tee(j).i32(B).ltS().brIf(0);
   f.end();
@@ -458,7 +477,19 @@ function dwDriver(tile: Tile, firstTile: number): FuncBuilder {
  */
 function dwTapsDriver(tile: Tile, firstTile: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, work] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, work] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+  ];
   const R = tile.rows, C = tile.vecs, B = C * 4;
   const L = f.local(I32), K = f.local(I32), nCB = f.local(I32), cb = f.local(I32);
   const t = f.local(I32), rr = f.local(I32), p = f.local(I32), src = f.local(I32);
@@ -474,7 +505,8 @@ function dwTapsDriver(tile: Tile, firstTile: number): FuncBuilder {
   f.i32(0).set(t);
   f.loop();
   f.get(table).get(t).i32(2).shl().add();
-  f.get(t).get(L).divU().tee(kh).get(rowBytes).mul().get(t).get(kh).get(L).mul().sub().i32(2).shl().add();
+  f.get(t).get(L).divU().tee(kh).get(rowBytes).mul().get(t).get(kh).get(L).mul().sub().i32(2).shl()
+    .add();
   f.i32Store();
   f.get(t).i32(1).add().tee(t).get(K).ltS().brIf(0);
   f.end();
@@ -518,6 +550,196 @@ function dwTapsDriver(tile: Tile, firstTile: number): FuncBuilder {
   f.get(t).i32(R).add().set(t);
   f.br(0).end().end();
   f.get(cb).i32(1).add().set(cb);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * wino_in(V, x, t0, nT, T, inH, inW, C, Cp, tH, tW, padT, padL, zp): the Winograd F(2x2, 3x3)
+ * input transform V = B^T d B of tiles [t0, t0 + nT) (flat over n, th, tw with tH x tW tiles
+ * per image) of x (NHWC, C channels), vectorised over 4 channels. The 4x4 patch of tile (th, tw)
+ * starts at input (2th - padT, 2tw - padL); taps outside the image read the zero vector at `zp`
+ * (an address select per tap, no branches). V is [16][T][Cp] floats: transform position, tile
+ * of the block (t - t0), channel (Cp = C rounded up to 4: the tail lanes hold garbage the GEMM
+ * never reads).
+ *
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+ */
+function winoIn(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(14).fill(I32));
+  const [V, x, t0, nT, T, inH, inW, C, Cp, tH, tW, padT, padL, zp] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+  ];
+  const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
+  const n = f.local(I32), ih0 = f.local(I32), iw0 = f.local(I32), base = f.local(I32);
+  const rowB = f.local(I32), pixB = f.local(I32), cv = f.local(I32), off = f.local(I32);
+  const vout = f.local(I32), xiB = f.local(I32), addr = f.local(I32), q = f.local(I32);
+  const rowOk = [f.local(I32), f.local(I32), f.local(I32), f.local(I32)];
+  const colOk = [f.local(I32), f.local(I32), f.local(I32), f.local(I32)];
+  const d = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const tmp: number[] = [];
+  for (let k = 0; k < 16; k++) tmp.push(f.local(V128));
+  const r = f.local(V128);
+  f.get(inW).get(C).mul().i32(2).shl().set(rowB);
+  f.get(C).i32(2).shl().set(pixB);
+  f.get(T).get(Cp).mul().i32(2).shl().set(xiB);
+  f.get(C).i32(3).add().i32(2).shrU().i32(4).shl().set(cv); // channel bytes, whole vectors
+  f.i32(0).set(tl);
+  f.block().loop(); // over tiles
+  f.get(tl).get(nT).geS().brIf(1);
+  f.get(t0).get(tl).add().set(t);
+  f.get(t).get(tW).divU().set(q);
+  f.get(t).get(q).get(tW).mul().sub().set(tw);
+  f.get(q).get(tH).divU().set(n);
+  f.get(q).get(n).get(tH).mul().sub().set(th);
+  f.get(th).i32(1).shl().get(padT).sub().set(ih0);
+  f.get(tw).i32(1).shl().get(padL).sub().set(iw0);
+  for (let i = 0; i < 4; i++) {
+    // 0 <= ih0 + i < inH, as one unsigned compare
+    f.get(ih0).i32(i).add().get(inH).ltU().set(rowOk[i]!);
+    f.get(iw0).i32(i).add().get(inW).ltU().set(colOk[i]!);
+  }
+  f.get(x).get(n).get(inH).mul().get(ih0).add().get(inW).mul().get(iw0).add().get(pixB).mul()
+    .add().set(base);
+  f.get(V).get(tl).get(Cp).mul().i32(2).shl().add().set(vout);
+  f.i32(0).set(off);
+  f.block().loop(); // over channel vectors
+  f.get(off).get(cv).geS().brIf(1);
+  for (let j = 0; j < 4; j++) {
+    for (let i = 0; i < 4; i++) {
+      f.get(base).i32(i).get(rowB).mul().add().i32(j).get(pixB).mul().add().get(off).add();
+      f.get(zp).get(rowOk[i]!).get(colOk[j]!).and().select().v128Load().set(d[i]!);
+    }
+    // Rows of B^T d for column j.
+    f.get(d[0]!).get(d[2]!).f32x4Sub().set(tmp[0 * 4 + j]!);
+    f.get(d[1]!).get(d[2]!).f32x4Add().set(tmp[1 * 4 + j]!);
+    f.get(d[2]!).get(d[1]!).f32x4Sub().set(tmp[2 * 4 + j]!);
+    f.get(d[1]!).get(d[3]!).f32x4Sub().set(tmp[3 * 4 + j]!);
+  }
+  // (B^T d) B: columns, stored at transform position xi = 4i + k.
+  f.get(vout).get(off).add().set(addr);
+  const store = (a: number, b: number, op: "add" | "sub") => {
+    f.get(addr).get(tmp[a]!).get(tmp[b]!);
+    if (op === "add") f.f32x4Add();
+    else f.f32x4Sub();
+    f.set(r).get(addr).get(r).v128Store();
+    f.get(addr).get(xiB).add().set(addr);
+  };
+  for (let i = 0; i < 4; i++) {
+    store(i * 4 + 0, i * 4 + 2, "sub");
+    store(i * 4 + 1, i * 4 + 2, "add");
+    store(i * 4 + 2, i * 4 + 1, "sub");
+    store(i * 4 + 1, i * 4 + 3, "sub");
+  }
+  f.get(off).i32(16).add().set(off);
+  f.br(0).end().end();
+  f.get(tl).i32(1).add().set(tl);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * wino_out(y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW): the Winograd F(2x2, 3x3) output
+ * transform y = A^T m A + bias of tiles [t0, t0 + nT), from M ([16][T][Np] floats, the batched
+ * GEMM's result) into y (NHWC, N channels). Outputs past outH or outW (odd sizes) are not
+ * stored; a last partial channel vector is stored lane by lane.
+ *
+ * A^T = [1 1 1 0; 0 1 -1 -1].
+ */
+function winoOut(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(12).fill(I32));
+  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
+  const n = f.local(I32), q = f.local(I32), yb = f.local(I32), rowB = f.local(I32);
+  const pixB = f.local(I32), nv = f.local(I32), nlast = f.local(I32), v = f.local(I32);
+  const off = f.local(I32), mp = f.local(I32), xiB = f.local(I32), ok1 = f.local(I32);
+  const ok2 = f.local(I32), full = f.local(I32), addr = f.local(I32);
+  const m: number[] = [];
+  for (let k = 0; k < 16; k++) m.push(f.local(V128));
+  const a: number[] = [];
+  for (let k = 0; k < 8; k++) a.push(f.local(V128));
+  const b = f.local(V128), out = f.local(V128);
+  f.get(outW).get(N).mul().i32(2).shl().set(rowB);
+  f.get(N).i32(2).shl().set(pixB);
+  f.get(T).get(Np).mul().i32(2).shl().set(xiB);
+  f.get(N).i32(3).add().i32(2).shrU().set(nv);
+  f.get(N).get(nv).i32(1).sub().i32(2).shl().sub().set(nlast);
+  f.i32(0).set(tl);
+  f.block().loop(); // over tiles
+  f.get(tl).get(nT).geS().brIf(1);
+  f.get(t0).get(tl).add().set(t);
+  f.get(t).get(tW).divU().set(q);
+  f.get(t).get(q).get(tW).mul().sub().set(tw);
+  f.get(q).get(tH).divU().set(n);
+  f.get(q).get(n).get(tH).mul().sub().set(th);
+  f.get(th).i32(1).shl().i32(1).add().get(outH).ltS().set(ok1); // second row exists
+  f.get(tw).i32(1).shl().i32(1).add().get(outW).ltS().set(ok2); // second column exists
+  f.get(y).get(n).get(outH).mul().get(th).i32(1).shl().add().get(outW).mul().get(tw).i32(1).shl()
+    .add().get(pixB).mul().add().set(yb);
+  f.i32(0).set(v);
+  f.block().loop(); // over channel vectors
+  f.get(v).get(nv).geS().brIf(1);
+  f.get(v).i32(4).shl().set(off);
+  f.get(M).get(tl).get(Np).mul().i32(2).shl().add().get(off).add().set(mp);
+  for (let k = 0; k < 16; k++) {
+    f.get(mp).v128Load().set(m[k]!);
+    if (k < 15) f.get(mp).get(xiB).add().set(mp);
+  }
+  f.get(bias).get(off).add().v128Load().set(b);
+  // A^T m: a[0][j] = m0j + m1j + m2j, a[1][j] = m1j - m2j - m3j.
+  for (let j = 0; j < 4; j++) {
+    f.get(m[j]!).get(m[4 + j]!).f32x4Add().get(m[8 + j]!).f32x4Add().set(a[j]!);
+    f.get(m[4 + j]!).get(m[8 + j]!).f32x4Sub().get(m[12 + j]!).f32x4Sub().set(a[4 + j]!);
+  }
+  f.get(v).i32(1).add().get(nv).ne().get(nlast).i32(4).eq().or().set(full);
+  const emit = (row: number, col: number) => {
+    const r = row * 4;
+    if (col === 0) {
+      f.get(a[r]!).get(a[r + 1]!).f32x4Add().get(a[r + 2]!).f32x4Add();
+    } else {
+      f.get(a[r + 1]!).get(a[r + 2]!).f32x4Sub().get(a[r + 3]!).f32x4Sub();
+    }
+    f.get(b).f32x4Add().set(out);
+    f.get(yb).get(off).add();
+    if (row === 1) f.get(rowB).add();
+    if (col === 1) f.get(pixB).add();
+    f.set(addr);
+    f.get(full).if_();
+    f.get(addr).get(out).v128Store();
+    f.else_();
+    for (let lane = 0; lane < 3; lane++) {
+      f.get(nlast).i32(lane).gtS().if_();
+      f.get(addr).get(out).f32x4ExtractLane(lane).f32Store(lane * 4);
+      f.end();
+    }
+    f.end();
+  };
+  emit(0, 0);
+  f.get(ok2).if_();
+  emit(0, 1);
+  f.end();
+  f.get(ok1).if_();
+  emit(1, 0);
+  f.get(ok2).if_();
+  emit(1, 1);
+  f.end();
+  f.end();
+  f.get(v).i32(1).add().set(v);
+  f.br(0).end().end();
+  f.get(tl).i32(1).add().set(tl);
   f.br(0).end().end();
   return f;
 }
@@ -731,8 +953,9 @@ function relu(backward: boolean): FuncBuilder {
 }
 
 /**
- * Assembles the kernel module. Exports `conv_fwd`, `conv_dw`, `colsum`, `relu_fwd` and `relu_bwd` (see the drivers'
- * docs above for their parameters); it imports `env.memory` (shared).
+ * Assembles the kernel module. Exports `conv_plan`, `conv_dw`, `conv_dw_taps`, `colsum`,
+ * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd` and `vsum` (see the drivers' docs above
+ * for their parameters); it imports `env.memory` (shared).
  */
 export function generateKernelModule(options: KernelModuleOptions): Uint8Array<ArrayBuffer> {
   const { relaxed, fwdTile: ft, dwTile: dt, unroll } = options;
@@ -752,6 +975,8 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: dwTapsDriver(dt, firstDw), exportName: "conv_dw_taps" });
   funcs.push({ body: colsum(), exportName: "colsum" });
   funcs.push({ body: vsum(), exportName: "vsum" });
+  funcs.push({ body: winoIn(), exportName: "wino_in" });
+  funcs.push({ body: winoOut(), exportName: "wino_out" });
   funcs.push({ body: relu(false), exportName: "relu_fwd" });
   funcs.push({ body: relu(true), exportName: "relu_bwd" });
   funcs.push({ body: maxPoolFwd(), exportName: "maxpool_fwd" });

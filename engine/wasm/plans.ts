@@ -129,3 +129,76 @@ export function planKey(g: PlanGeometry): string {
     g.padL,
   ].join(",");
 }
+
+/**
+ * The plan of the batched GEMM between the Winograd transforms: one class per transform
+ * position xi (taps xi*C .. xi*C + C of the packed transformed filter, one "kernel row" of C
+ * taps), each listing tiles 0 .. count-1 of a block of `T` tiles: M[xi][t] (Np floats apart)
+ * from V[xi][t] (Cp floats apart).
+ *
+ * @example
+ * ```ts
+ * import { winogradPlan } from "./plans.ts";
+ * const plan = winogradPlan(48, 48, 32, 32, 32);
+ * console.assert(plan[0] === 16);
+ * ```
+ */
+export function winogradPlan(T: number, count: number, C: number, Cp: number, Np: number) {
+  const listStart = PLAN_HEADER_INTS + 16 * PLAN_CLASS_INTS;
+  const plan = new Int32Array(listStart + 16 * 2 * count);
+  plan[0] = 16;
+  let at = listStart;
+  for (let xi = 0; xi < 16; xi++) {
+    const rec = PLAN_HEADER_INTS + xi * PLAN_CLASS_INTS;
+    plan[rec] = xi * C;
+    plan[rec + 1] = 1;
+    plan[rec + 2] = C;
+    plan[rec + 3] = 0;
+    plan[rec + 4] = count;
+    plan[rec + 5] = at * 4;
+    for (let t = 0; t < count; t++) {
+      plan[at++] = (xi * T + t) * Np * 4;
+      plan[at++] = (xi * T + t) * Cp * 4;
+    }
+  }
+  return plan;
+}
+
+/**
+ * The Winograd F(2x2, 3x3) transform of 3x3 filters, U = G g G^T, into `dst` as a [16][C][N]
+ * matrix (transform position, input channel, output channel). `g(tap, c, n)` reads tap
+ * kh*3 + kw of the filter from input channel c to output channel n.
+ *
+ * G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+ */
+export function winogradFilter(
+  dst: Float32Array,
+  C: number,
+  N: number,
+  g: (tap: number, c: number, n: number) => number,
+): void {
+  const gg = new Float64Array(9), t = new Float64Array(12);
+  const plane = C * N;
+  for (let c = 0; c < C; c++) {
+    for (let n = 0; n < N; n++) {
+      for (let k = 0; k < 9; k++) gg[k] = g(k, c, n);
+      // G g: 4 x 3
+      for (let j = 0; j < 3; j++) {
+        const g0 = gg[j]!, g1 = gg[3 + j]!, g2 = gg[6 + j]!;
+        t[j] = g0;
+        t[3 + j] = (g0 + g1 + g2) / 2;
+        t[6 + j] = (g0 - g1 + g2) / 2;
+        t[9 + j] = g2;
+      }
+      // (G g) G^T: 4 x 4
+      const at = c * N + n;
+      for (let i = 0; i < 4; i++) {
+        const a0 = t[3 * i]!, a1 = t[3 * i + 1]!, a2 = t[3 * i + 2]!;
+        dst[(4 * i) * plane + at] = a0;
+        dst[(4 * i + 1) * plane + at] = (a0 + a1 + a2) / 2;
+        dst[(4 * i + 2) * plane + at] = (a0 - a1 + a2) / 2;
+        dst[(4 * i + 3) * plane + at] = a2;
+      }
+    }
+  }
+}

@@ -55,6 +55,36 @@ export interface KernelExports {
   ): void;
   colsum(acc: number, dy: number, npix: number, outC: number): void;
   vsum(dst: number, src: number, nvec: number): void;
+  wino_in(
+    V: number,
+    x: number,
+    t0: number,
+    nT: number,
+    T: number,
+    inH: number,
+    inW: number,
+    C: number,
+    Cp: number,
+    tH: number,
+    tW: number,
+    padT: number,
+    padL: number,
+    zp: number,
+  ): void;
+  wino_out(
+    y: number,
+    M: number,
+    bias: number,
+    t0: number,
+    nT: number,
+    T: number,
+    outH: number,
+    outW: number,
+    N: number,
+    Np: number,
+    tH: number,
+    tW: number,
+  ): void;
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
   maxpool_fwd(
@@ -105,6 +135,8 @@ export const TASK_CONV_EMBED = 4;
 export const TASK_POOL_FWD = 5;
 /** Max-pooling backward: see `MB`; split by images. */
 export const TASK_POOL_BWD = 6;
+/** A 3x3 stride-1 convolution by Winograd F(2x2, 3x3), per block of tiles: see `W`. */
+export const TASK_WINO = 7;
 /**
  * Test hook: participant `args[1]` throws (or, when `args[2] > 0`, stalls that many ms); in a
  * worker, `args[3]` may instead ask for an uncaught crash (`TEST_CRASH`) or a stop
@@ -205,6 +237,41 @@ export const D = {
   workPer: 25,
 } as const;
 
+/**
+ * Slots of a Winograd task: the output's 2x2 tiles (`tiles` = batch x tH x tW) in blocks of `T`;
+ * per block, `wino_in` into V, the batched GEMM `conv_plan` (`plan`, or `planLast` for a last
+ * partial block) into M, `wino_out` into y. V and M ([16][T][Cp] and [16][T][Np] floats) live in
+ * the participant's private region at `scratch + slot * scratchPer`. `wp` is the transformed
+ * filter packed as a (16*C) x N matrix; `bz` holds Np zero floats (the GEMM's bias, and the
+ * padding taps' zero vector); `bias` the layer's bias (Np floats).
+ */
+export const W = {
+  kind: 0,
+  x: 1,
+  y: 2,
+  wp: 3,
+  bz: 4,
+  bias: 5,
+  plan: 6,
+  planLast: 7,
+  T: 8,
+  tiles: 9,
+  inH: 10,
+  inW: 11,
+  C: 12,
+  Cp: 13,
+  outH: 14,
+  outW: 15,
+  N: 16,
+  Np: 17,
+  tH: 18,
+  tW: 19,
+  padT: 20,
+  padL: 21,
+  scratch: 22,
+  scratchPer: 23,
+} as const;
+
 /** Slots of a max-pooling forward task (`maxpool_fwd`'s parameters, pixels split). */
 export const MP = {
   kind: 0,
@@ -256,9 +323,7 @@ export function dwTapRows(K: number, N: number): boolean {
 
 /** Float count of the work area of either kernel-gradient driver (K taps, N channels). */
 export function dwWorkFloats(K: number, N: number, B: number): number {
-  return dwTapRows(K, N)
-    ? DW_CHUNK_PIXELS * (K + B) + K + 16
-    : DW_CHUNK_PIXELS * (N + B) + B + 16;
+  return dwTapRows(K, N) ? DW_CHUNK_PIXELS * (K + B) + K + 16 : DW_CHUNK_PIXELS * (N + B) + B + 16;
 }
 
 /**
@@ -346,6 +411,8 @@ export function runTask(
       return;
     case TASK_CONV_EMBED:
       return runEmbedded(a, index, count, slot, ctx);
+    case TASK_WINO:
+      return runWinograd(a, index, count, slot, ctx);
     case TASK_DW:
       return runDw(a, index, count, slot, ctx);
     case TASK_RELU: {
@@ -409,6 +476,43 @@ export function runTask(
   }
 }
 
+function runWinograd(
+  a: Int32Array,
+  index: number,
+  count: number,
+  slot: number,
+  ctx: TaskContext,
+): void {
+  const g = (k: number) => a[k]!;
+  const k = ctx.kernels;
+  const T = g(W.T), tiles = g(W.tiles), C = g(W.C), Cp = g(W.Cp), N = g(W.N), Np = g(W.Np);
+  const [b0, b1] = share(Math.ceil(tiles / T), index, count);
+  const V = g(W.scratch) + slot * g(W.scratchPer);
+  const M = V + 16 * T * Cp * 4;
+  for (let b = b0; b < b1; b++) {
+    const t0 = b * T, nT = Math.min(T, tiles - t0);
+    k.wino_in(
+      V,
+      g(W.x),
+      t0,
+      nT,
+      T,
+      g(W.inH),
+      g(W.inW),
+      C,
+      Cp,
+      g(W.tH),
+      g(W.tW),
+      g(W.padT),
+      g(W.padL),
+      g(W.bz),
+    );
+    const plan = nT === T ? g(W.plan) : g(W.planLast);
+    k.conv_plan(plan, M, V, g(W.wp), g(W.bz), N, 16 * C, 0, 0, 1);
+    k.wino_out(g(W.y), M, g(W.bias), t0, nT, T, g(W.outH), g(W.outW), N, Np, g(W.tH), g(W.tW));
+  }
+}
+
 function runEmbedded(
   a: Int32Array,
   index: number,
@@ -466,7 +570,15 @@ function runDw(
   const hasDb = g(D.hasDb) === 1;
   const list = g(D.list), dy0 = g(D.dy);
   /** Pixels [q0, q1) of the list over the image at `x`, in chunks; dy from `dy` (pixel q0). */
-  const pixels = (x: number, dy: number, q0: number, q1: number, kh: number, kw: number, rb: number) => {
+  const pixels = (
+    x: number,
+    dy: number,
+    q0: number,
+    q1: number,
+    kh: number,
+    kw: number,
+    rb: number,
+  ) => {
     for (let q = q0; q < q1; q += DW_CHUNK_PIXELS) {
       const m = Math.min(DW_CHUNK_PIXELS, q1 - q);
       driver(acc, x, dy + (q - q0) * outC * 4, list + q * 4, m, outC, inC, kh, kw, rb, work);

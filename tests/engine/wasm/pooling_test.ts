@@ -9,11 +9,7 @@
 
 import assert from "node:assert/strict";
 import { conv2dInfo, type Padding } from "../../../engine/conv_info.ts";
-import {
-  maxPoolBackward,
-  maxPoolForward,
-  maxPoolNaive,
-} from "../../../engine/kernels/pooling.ts";
+import { maxPoolBackward, maxPoolForward, maxPoolNaive } from "../../../engine/kernels/pooling.ts";
 import { simdSupported } from "../../../engine/wasm/codegen.ts";
 import { buildPlan, type PlanGeometry } from "../../../engine/wasm/plans.ts";
 import { createWasmBackend, isWasmBackend } from "../../../engine/wasm/wasm_backend.ts";
@@ -116,7 +112,8 @@ for (const workers of [1, 2]) {
           outChannels: c.c,
         });
         const x = values(c.n * c.h * c.w * c.c, 5);
-        const y = new Float32Array(c.n * info.outH * info.outW * c.c), arg = new Int32Array(y.length);
+        const y = new Float32Array(c.n * info.outH * info.outW * c.c),
+          arg = new Int32Array(y.length);
         const yRef = y.slice(), argRef = arg.slice();
         be.maxPoolForward(y, arg, x, info);
         maxPoolForward(yRef, argRef, x, info);
@@ -130,18 +127,90 @@ for (const workers of [1, 2]) {
 
 Deno.test("conv plans cover every output pixel once, with its window clipped to the input", () => {
   const geometries: PlanGeometry[] = [
-    { batch: 2, inH: 7, inW: 9, C: 3, outH: 7, outW: 9, N: 5, kH: 3, kW: 3, sH: 1, sW: 1, padT: 1, padL: 1 },
-    { batch: 1, inH: 7, inW: 9, C: 2, outH: 4, outW: 5, N: 3, kH: 3, kW: 3, sH: 2, sW: 2, padT: 1, padL: 1 },
-    { batch: 3, inH: 24, inW: 24, C: 4, outH: 26, outW: 26, N: 2, kH: 3, kW: 3, sH: 1, sW: 1, padT: 2, padL: 2 },
-    { batch: 1, inH: 3, inW: 3, C: 1, outH: 3, outW: 3, N: 1, kH: 5, kW: 5, sH: 1, sW: 1, padT: 2, padL: 2 },
-    { batch: 2, inH: 5, inW: 4, C: 1, outH: 3, outW: 2, N: 1, kH: 3, kW: 3, sH: 1, sW: 1, padT: 0, padL: 0 },
+    {
+      batch: 2,
+      inH: 7,
+      inW: 9,
+      C: 3,
+      outH: 7,
+      outW: 9,
+      N: 5,
+      kH: 3,
+      kW: 3,
+      sH: 1,
+      sW: 1,
+      padT: 1,
+      padL: 1,
+    },
+    {
+      batch: 1,
+      inH: 7,
+      inW: 9,
+      C: 2,
+      outH: 4,
+      outW: 5,
+      N: 3,
+      kH: 3,
+      kW: 3,
+      sH: 2,
+      sW: 2,
+      padT: 1,
+      padL: 1,
+    },
+    {
+      batch: 3,
+      inH: 24,
+      inW: 24,
+      C: 4,
+      outH: 26,
+      outW: 26,
+      N: 2,
+      kH: 3,
+      kW: 3,
+      sH: 1,
+      sW: 1,
+      padT: 2,
+      padL: 2,
+    },
+    {
+      batch: 1,
+      inH: 3,
+      inW: 3,
+      C: 1,
+      outH: 3,
+      outW: 3,
+      N: 1,
+      kH: 5,
+      kW: 5,
+      sH: 1,
+      sW: 1,
+      padT: 2,
+      padL: 2,
+    },
+    {
+      batch: 2,
+      inH: 5,
+      inW: 4,
+      C: 1,
+      outH: 3,
+      outW: 2,
+      N: 1,
+      kH: 3,
+      kW: 3,
+      sH: 1,
+      sW: 1,
+      padT: 0,
+      padL: 0,
+    },
   ];
   for (const g of geometries) {
     const plan = buildPlan(g);
     const seen = new Map<number, { x: number; tap: number; kh: number; L: number }>();
     for (let k = 0; k < plan[0]!; k++) {
       const rec = 4 + 8 * k;
-      const [tapStart, kh, L, skip, count, off] = Array.from(plan.subarray(rec, rec + 6)) as number[];
+      const [tapStart, kh, L, skip, count, off] = Array.from(
+        plan.subarray(rec, rec + 6),
+      ) as number[];
       assert.equal((L! + skip!) % g.C, 0);
       for (let p = 0; p < count!; p++) {
         const yOff = plan[off! / 4 + 2 * p]!, xOff = plan[off! / 4 + 2 * p + 1]!;
