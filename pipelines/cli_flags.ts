@@ -56,3 +56,42 @@ export function choiceFlag<T extends string>(
   }
   return value as T;
 }
+
+/** Whether `e` is a command-line mistake: a {@linkcode UsageError} or a `parseArgs` error. */
+export function isUsageError(e: unknown): boolean {
+  return e instanceof UsageError ||
+    String((e as { code?: unknown } | null)?.code ?? "").startsWith("ERR_PARSE_ARGS");
+}
+
+/** Options of {@linkcode runCli}. */
+export interface RunCliOptions {
+  /** More errors that are the user's input (a bad file named on the command line): exit 2. */
+  isInputError?: (e: unknown) => boolean;
+  /** Errors that end the program quietly with this code (e.g. a closed pipe: 0). */
+  quietExits?: (e: unknown) => number | undefined;
+}
+
+/**
+ * Runs a `deno task` script's `main` and exits with its code. A {@linkcode UsageError}, a
+ * `parseArgs` error or an input error prints `error: ...` with a pointer to `--help` and exits 2;
+ * anything else is a bug and is rethrown with its stack.
+ */
+export async function runCli(
+  task: string,
+  main: (args: string[]) => Promise<number>,
+  options: RunCliOptions = {},
+): Promise<never> {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    const quiet = options.quietExits?.(e);
+    if (quiet !== undefined) Deno.exit(quiet);
+    if (isUsageError(e) || options.isInputError?.(e)) {
+      console.error(
+        `error: ${(e as Error).message}\nRun "deno task ${task} --help" to see the flags.`,
+      );
+      Deno.exit(2);
+    }
+    throw e;
+  }
+}

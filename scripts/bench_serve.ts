@@ -12,7 +12,7 @@
 // depend on the weights.
 
 import { parseArgs } from "node:util";
-import { choiceFlag, intFlag, numberFlag, UsageError } from "../pipelines/cli_flags.ts";
+import { choiceFlag, intFlag, numberFlag, runCli } from "../pipelines/cli_flags.ts";
 import { mnistCnn } from "../pipelines/models.ts";
 import { saveModel } from "../pipelines/save_model.ts";
 
@@ -194,12 +194,4 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main(Deno.args));
-} catch (e) {
-  if (e instanceof UsageError || (e instanceof TypeError && "code" in e)) {
-    console.error(`error: ${e.message}`);
-    Deno.exit(2);
-  }
-  throw e;
-}
+await runCli("bench-serve", main);

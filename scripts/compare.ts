@@ -6,7 +6,7 @@ import { type Backend, cpuBackend } from "../engine/backend.ts";
 import { createWasmBackend } from "../engine/wasm/wasm_backend.ts";
 import { groupThousands } from "../layers/summary.ts";
 import type { EpochLogs } from "../pipelines/callbacks.ts";
-import { choiceFlag, intFlag, UsageError } from "../pipelines/cli_flags.ts";
+import { choiceFlag, intFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
 import { runMnistTraining } from "../pipelines/mnist_training.ts";
 
 const USAGE = `Usage: deno task compare [--epochs N] [--limit N] [--seed N]
@@ -147,14 +147,4 @@ function formatComparison(runs: readonly RunSummary[]): string[] {
   return lines;
 }
 
-try {
-  Deno.exit(await main(Deno.args));
-} catch (e) {
-  if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-    console.error(
-      `error: ${(e as Error).message}\nRun "deno task compare --help" to see the flags.`,
-    );
-    Deno.exit(2);
-  }
-  throw e;
-}
+await runCli("compare", main);

@@ -8,7 +8,7 @@ import {
   modelFromSpec,
   strideWarnings,
 } from "../pipelines/explain.ts";
-import { UsageError } from "../pipelines/cli_flags.ts";
+import { runCli, UsageError } from "../pipelines/cli_flags.ts";
 import { ModelFormatError } from "../pipelines/load_model.ts";
 import { mnistCnn, mnistDense } from "../pipelines/models.ts";
 import type { Sequential } from "../pipelines/sequential.ts";
@@ -81,17 +81,6 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main(Deno.args));
-} catch (e) {
-  if (
-    e instanceof UsageError || e instanceof ModelFormatError ||
-    (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
-  ) {
-    console.error(
-      `error: ${(e as Error).message}\nRun "deno task explain --help" to see the flags.`,
-    );
-    Deno.exit(2);
-  }
-  throw e;
-}
+await runCli("explain", main, {
+  isInputError: (e) => e instanceof ModelFormatError,
+});

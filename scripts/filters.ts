@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { axisArithmetic } from "../pipelines/explain.ts";
-import { UsageError } from "../pipelines/cli_flags.ts";
+import { runCli, UsageError } from "../pipelines/cli_flags.ts";
 import {
   applyFilter,
   FILTER_SETTINGS,
@@ -121,14 +121,4 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main(Deno.args));
-} catch (e) {
-  if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-    console.error(
-      `error: ${(e as Error).message}\nRun "deno task filters --help" to see the flags.`,
-    );
-    Deno.exit(2);
-  }
-  throw e;
-}
+await runCli("filters", main);

@@ -2,7 +2,7 @@
 // parses flags, then calls readMetricsJsonl/writeTrainingPlot (pipelines/svg_plot.ts).
 
 import { parseArgs } from "node:util";
-import { UsageError } from "../pipelines/cli_flags.ts";
+import { runCli, UsageError } from "../pipelines/cli_flags.ts";
 import { readMetricsJsonl, writeTrainingPlot } from "../pipelines/svg_plot.ts";
 
 const USAGE = `Usage: deno task plot METRICS.jsonl [--out FILE] [--title TEXT]
@@ -54,15 +54,6 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main(Deno.args));
-} catch (e) {
-  if (
-    e instanceof UsageError || e instanceof SyntaxError || e instanceof RangeError ||
-    (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
-  ) {
-    console.error(`error: ${(e as Error).message}\nRun "deno task plot --help" to see the flags.`);
-    Deno.exit(2);
-  }
-  throw e;
-}
+await runCli("plot", main, {
+  isInputError: (e) => e instanceof SyntaxError || e instanceof RangeError,
+});

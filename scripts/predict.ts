@@ -8,7 +8,7 @@ import { from, lastValueFrom, tap } from "rxjs";
 import type { Backend } from "../engine/backend.ts";
 import { cpuBackend } from "../engine/backend.ts";
 import { createWasmBackend } from "../engine/wasm/wasm_backend.ts";
-import { choiceFlag, intFlag, numberFlag, UsageError } from "../pipelines/cli_flags.ts";
+import { choiceFlag, intFlag, numberFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
 import {
   type DecodedImage,
   type ImageInputOptions,
@@ -119,13 +119,6 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main(Deno.args));
-} catch (e) {
-  if (e instanceof UsageError || (e instanceof TypeError && "code" in e)) {
-    console.error(`error: ${e.message}\nRun "deno task predict --help" to see the flags.`);
-    Deno.exit(2);
-  }
-  if (e instanceof Deno.errors.BrokenPipe) Deno.exit(0); // the reader went away (| head)
-  throw e;
-}
+await runCli("predict", main, {
+  quietExits: (e) => e instanceof Deno.errors.BrokenPipe ? 0 : undefined,
+});

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import type { Backend } from "../engine/backend.ts";
 import { cpuBackend } from "../engine/backend.ts";
 import { createWasmBackend } from "../engine/wasm/wasm_backend.ts";
-import { choiceFlag, intFlag, numberFlag, UsageError } from "../pipelines/cli_flags.ts";
+import { choiceFlag, intFlag, numberFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
 import { loadModel } from "../pipelines/load_model.ts";
 import {
   createPredictionServer,
@@ -126,12 +126,4 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main(Deno.args));
-} catch (e) {
-  if (e instanceof UsageError || (e instanceof TypeError && "code" in e)) {
-    console.error(`error: ${e.message}\nRun "deno task serve --help" to see the flags.`);
-    Deno.exit(2);
-  }
-  throw e;
-}
+await runCli("serve", main);

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { cpuBackend } from "../engine/backend.ts";
 import { createWasmBackend } from "../engine/wasm/wasm_backend.ts";
 import { CheckpointError, readCheckpoint } from "../pipelines/checkpoint.ts";
-import { choiceFlag, intFlag, numberFlag, UsageError } from "../pipelines/cli_flags.ts";
+import { choiceFlag, intFlag, numberFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
 import { runMnistTraining } from "../pipelines/mnist_training.ts";
 import { confusionMatrix, writeConfusionMatrixPng } from "../pipelines/confusion_matrix.ts";
 import { loadSplitCached } from "../pipelines/mnist.ts";
@@ -231,12 +231,4 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main(Deno.args));
-} catch (e) {
-  if (e instanceof UsageError || (e instanceof TypeError && "code" in e)) {
-    console.error(`error: ${e.message}\nRun "deno task train --help" to see the flags.`);
-    Deno.exit(2);
-  }
-  throw e;
-}
+await runCli("train", main);

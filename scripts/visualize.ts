@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { type Backend, cpuBackend } from "../engine/backend.ts";
 import { createWasmBackend } from "../engine/wasm/wasm_backend.ts";
 import { writeVisualizations } from "../pipelines/activation_maps.ts";
-import { choiceFlag, intFlag, UsageError } from "../pipelines/cli_flags.ts";
+import { choiceFlag, intFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
 import {
   confusionMatrix,
   formatConfusionMatrix,
@@ -109,18 +109,8 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exit(await main(Deno.args));
-} catch (e) {
-  if (
-    e instanceof UsageError || e instanceof ModelFormatError ||
-    (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ||
-    (e instanceof TypeError && e.message.startsWith("Cannot show"))
-  ) {
-    console.error(
-      `error: ${(e as Error).message}\nRun "deno task visualize --help" to see the flags.`,
-    );
-    Deno.exit(2);
-  }
-  throw e;
-}
+await runCli("visualize", main, {
+  isInputError: (e) =>
+    e instanceof ModelFormatError ||
+    (e instanceof TypeError && e.message.startsWith("Cannot show")),
+});
