@@ -153,7 +153,9 @@ export async function runMnistTraining(
       run: runFingerprint(options),
       ...(options.checkpointEvery === undefined ? {} : { everySteps: options.checkpointEvery }),
     });
-  const callbacks = [
+  const callbacks: Callback[] = [
+    // fit clears stopTraining as it starts (as Keras): a signal that came before still counts
+    { onTrainBegin: () => void (options.signal?.aborted && (model.stopTraining = true)) },
     ...(options.callbacks ?? []),
     ...(log === null ? [] : [log]),
     ...(checkpointer === null ? [] : [checkpointer]),
@@ -179,13 +181,16 @@ export async function runMnistTraining(
   }
 
   const progress = model.progress;
-  if (model.stopTraining && progress !== null && !progress.epochComplete) {
-    await checkpointer?.writeNow();
+  if (model.stopTraining && (progress === null || !progress.epochComplete)) {
+    // stopped before the first step: nothing new to checkpoint (a resumed one stays as it was)
+    if (progress !== null) await checkpointer?.writeNow();
     return {
       model,
       history,
       test: null,
-      interrupted: { epoch: progress.epoch, step: progress.step },
+      interrupted: progress === null
+        ? { epoch: resumeOptions.initialEpoch ?? 0, step: resumeOptions.resume?.step ?? 0 }
+        : { epoch: progress.epoch, step: progress.step },
       seconds: (performance.now() - t0) / 1000,
     };
   }

@@ -1,6 +1,7 @@
 // End to end: the standard MNIST pipeline on real data, through the WebAssembly backend.
 
 import assert from "node:assert/strict";
+import { cpuBackend } from "../../engine/backend.ts";
 import { createWasmBackend } from "../../engine/wasm/wasm_backend.ts";
 import { runMnistTraining } from "../../pipelines/mnist_training.ts";
 
@@ -31,4 +32,27 @@ Deno.test("one epoch of the lecture CNN on 2,000 MNIST images (batch 8) ends abo
   } finally {
     backend.dispose();
   }
+});
+
+Deno.test("a signal aborted before training starts stops the run at epoch 1, step 0, with no checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  const controller = new AbortController();
+  controller.abort();
+  const result = await runMnistTraining({
+    epochs: 2,
+    batchSize: 32,
+    optimizer: "rmsprop",
+    seed: 0,
+    limit: 256,
+    validationSplit: 0,
+    model: "dense",
+    outDir: null,
+    verbose: 0,
+    backend: cpuBackend,
+    checkpointDir: dir,
+    signal: controller.signal,
+  });
+  assert.deepEqual(result.interrupted, { epoch: 0, step: 0 });
+  assert.equal(result.test, null);
+  assert.deepEqual([...Deno.readDirSync(dir)], []);
 });
