@@ -60,7 +60,7 @@ export {
   optimize,
   train,
 } from "./pipelines/train.ts";
-export type { OnNan } from "./pipelines/train.ts";
+export type { OnNan, TrainOptions } from "./pipelines/train.ts";
 export {
   Checkpointer,
   CheckpointError,

@@ -289,6 +289,11 @@ export class Sequential {
     this.#compiled = { loss, optimizer, fused };
   }
 
+  /** Whether `compile` has run. */
+  get isCompiled(): boolean {
+    return this.#compiled !== null;
+  }
+
   /** The compiled loss and optimizer; throws if `compile` has not run. */
   compiled(): { loss: Loss; optimizer: Optimizer; fused: boolean } {
     if (this.#compiled === null) {

@@ -12,6 +12,8 @@
 
 import { map, type OperatorFunction, pipe } from "rxjs";
 import { Tape } from "../layers/layer.ts";
+import type { Loss } from "../layers/losses.ts";
+import type { Optimizer } from "../layers/optimizers.ts";
 import { layerOperator } from "../layers/operator.ts";
 import type { Batch, Step, StepMetrics } from "../layers/step.ts";
 import type { Sequential } from "./sequential.ts";
@@ -21,6 +23,7 @@ export function forward(
   model: Sequential,
   options: { training: boolean },
 ): OperatorFunction<Batch, Step> {
+  model.build(); // allocates the parameters once; a no-op when fit or predict already did
   const ctx = { backend: model.backend, training: options.training, random: model.random };
   const start = map((batch: Batch): Step => ({
     batch,
@@ -141,11 +144,29 @@ export function checkFinite(model: Sequential, onNan: OnNan): OperatorFunction<S
   });
 }
 
+/** Options of {@linkcode train}: compile the model on the way (for scripts that skip `compile`). */
+export interface TrainOptions {
+  /** An optimizer name (`rmsprop`, `adam`, `sgd`) or object; keeps the compiled one if omitted. */
+  optimizer?: string | Optimizer;
+  /** A loss name or object; keeps the compiled one (or categorical cross-entropy) if omitted. */
+  loss?: string | Loss;
+}
+
 /**
  * One training step per batch: forward, loss, backward, optimizer; emits the step's metrics.
  * Steps are numbered from 1 per subscription (per epoch).
  */
-export function train(model: Sequential): OperatorFunction<Batch, StepMetrics> {
+export function train(
+  model: Sequential,
+  options: TrainOptions = {},
+): OperatorFunction<Batch, StepMetrics> {
+  if (options.optimizer !== undefined || options.loss !== undefined) {
+    const current = model.isCompiled ? model.compiled() : null;
+    model.compile({
+      optimizer: options.optimizer ?? current?.optimizer ?? "rmsprop",
+      loss: options.loss ?? current?.loss ?? "categorical_crossentropy",
+    });
+  }
   let started = 0;
   return pipe(
     map((batch: Batch) => {

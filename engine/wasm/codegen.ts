@@ -555,6 +555,204 @@ function dwTapsDriver(tile: Tile, firstTile: number): FuncBuilder {
 }
 
 /**
+ * Taps per kernel row (`r`) and kernel rows (`kr`) of the largest `conv_dw_direct` tile whose
+ * accumulators (kr x r taps x `vecs` vectors), dy vectors and broadcast fit V8's 15 usable xmm
+ * registers (one fewer with a separate multiply and add).
+ */
+export function dwDirectTile(vecs: number, relaxed: boolean): { kr: number; r: number } {
+  const maxTaps = Math.max(1, Math.floor((15 - (relaxed ? 1 : 2) - vecs) / vecs));
+  const r = Math.min(3, maxTaps);
+  return { kr: Math.max(1, Math.floor(maxTaps / r)), r };
+}
+
+/**
+ * One `conv_dw_direct` tile: `kr` kernel rows x `r` consecutive taps of each row x `c` channel
+ * vectors, summed over a list of pixels in place (x read at the pixels' windows, dy at their
+ * rows), so nothing is gathered or packed. The accumulators of tap (k, i) live at
+ * `accp + k*accRow + i*16c`.
+ * Params: accp, x (the tile's first tap of the window at offset 0), dyp, lp, npix (>= 1),
+ * dyStride, rowBytes, accRow.
+ */
+function dwDirectTileFn(kr: number, r: number, c: number, relaxed: boolean): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(8).fill(I32));
+  const [accp, x, dyp, lp, npix, dyStride, rowBytes, accRow] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const acc: number[] = [];
+  for (let k = 0; k < kr * r * c; k++) acc.push(f.local(V128));
+  const d: number[] = [];
+  for (let j = 0; j < c; j++) d.push(f.local(V128));
+  const xs = f.local(V128);
+  const aa = f.local(I32), end = f.local(I32), pix = f.local(I32), rp = f.local(I32);
+  const at = (k: number, i: number, j: number) => acc[(k * r + i) * c + j]!;
+  f.get(accp).set(aa);
+  for (let k = 0; k < kr; k++) {
+    for (let i = 0; i < r; i++) {
+      for (let j = 0; j < c; j++) f.get(aa).v128Load((i * c + j) * 16).set(at(k, i, j));
+    }
+    if (k < kr - 1) f.get(aa).get(accRow).add().set(aa);
+  }
+  f.get(lp).get(npix).i32(2).shl().add().set(end);
+  f.loop();
+  f.get(x).get(lp).i32Load().add().set(pix);
+  for (let j = 0; j < c; j++) f.get(dyp).v128Load(j * 16).set(d[j]!);
+  for (let k = 0; k < kr; k++) {
+    if (k === 1) f.get(pix).get(rowBytes).add().set(rp);
+    if (k > 1) f.get(rp).get(rowBytes).add().set(rp);
+    const row = k === 0 ? pix : rp;
+    for (let i = 0; i < r; i++) {
+      f.get(row).v128Load32Splat(i * 4).set(xs);
+      for (let j = 0; j < c; j++) madd(f, relaxed, at(k, i, j), xs, d[j]!);
+    }
+  }
+  f.get(dyp).get(dyStride).add().set(dyp);
+  f.get(lp).i32(4).add().tee(lp).get(end).ltS().brIf(0);
+  f.end();
+  f.get(accp).set(aa);
+  for (let k = 0; k < kr; k++) {
+    for (let i = 0; i < r; i++) {
+      for (let j = 0; j < c; j++) f.get(aa).get(at(k, i, j)).v128Store((i * c + j) * 16);
+    }
+    if (k < kr - 1) f.get(aa).get(accRow).add().set(aa);
+  }
+  return f;
+}
+
+/**
+ * The kernel-gradient driver for layers with few taps per kernel row and few input channels
+ * (the first layer: one channel, 9 taps, 32 output channels): dW[tap][co] += sum over pixels of
+ * x[window + tap] * dY[p][co] reduced in place over the chunk's pixel list, in tiles of
+ * `kr` kernel rows x `r` taps x `vecs` channel vectors (`dwDirectTile`). Unlike `conv_dw_taps`
+ * it copies nothing: with 9 taps, gathering and packing cost as much as the multiply-adds.
+ *
+ * Accumulators `acc`: [channel block][tap][B] floats, as `conv_dw_taps` (lanes past outC hold
+ * garbage: the last block's dy vectors read past the pixel's row).
+ * Params: as `conv_dw` (work unused).
+ */
+function dwDirectDriver(tile: Tile, relaxed: boolean, firstTile: number): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
+  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const C = tile.vecs, B = C * 4;
+  const { kr: KR, r: R } = dwDirectTile(C, relaxed);
+  const L = f.local(I32), K = f.local(I32), nCB = f.local(I32), cb = f.local(I32);
+  const kh = f.local(I32), t0 = f.local(I32), krr = f.local(I32), rr = f.local(I32);
+  f.get(kW).get(inC).mul().set(L);
+  f.get(kH).get(L).mul().set(K);
+  f.get(outC).i32(B - 1).add().i32(B).divU().set(nCB);
+  f.i32(0).set(cb);
+  f.block().loop();
+  f.get(cb).get(nCB).geS().brIf(1);
+  f.i32(0).set(kh);
+  f.block().loop();
+  f.get(kh).get(kH).geS().brIf(1);
+  minDiff(f, krr, KR, kH, kh);
+  f.i32(0).set(t0);
+  f.block().loop();
+  f.get(t0).get(L).geS().brIf(1);
+  minDiff(f, rr, R, L, t0);
+  for (let a = 1; a <= KR; a++) {
+    for (let b = 1; b <= R; b++) {
+      f.get(krr).i32(a).eq().get(rr).i32(b).eq().and().if_();
+      f.get(acc).get(cb).get(K).mul().get(kh).get(L).mul().add().get(t0).add().i32(B * 4).mul()
+        .add();
+      f.get(x).get(kh).get(rowBytes).mul().add().get(t0).i32(2).shl().add();
+      f.get(dy).get(cb).i32(B * 4).mul().add();
+      f.get(lp).get(npix).get(outC).i32(2).shl().get(rowBytes).get(L).i32(B * 4).mul();
+      f.call(firstTile + (a - 1) * R + (b - 1));
+      f.end();
+    }
+  }
+  f.get(t0).i32(R).add().set(t0);
+  f.br(0).end().end();
+  f.get(kh).i32(KR).add().set(kh);
+  f.br(0).end().end();
+  f.get(cb).i32(1).add().set(cb);
+  f.br(0).end().end();
+  return f;
+}
+
+/** Output pixels per group of `conv_c1`: 9 weight vectors + P accumulators + a broadcast. */
+function c1Group(relaxed: boolean): number {
+  return relaxed ? 5 : 4;
+}
+
+/**
+ * conv_c1(y, x, wp, bp, r0, r1, outH, outW, inH, inW, N): the forward of a valid 3x3 stride-1
+ * convolution of a one-channel input (the first layer) over output rows [r0, r1) (flat over
+ * image and row), N a multiple of 4. Per output row and vector of 4 output channels, the 9 tap
+ * weight vectors stay in registers and groups of P pixels broadcast their 9 inputs, so each
+ * multiply-add costs one broadcast load and no weight traffic; the P independent accumulators
+ * (and out-of-order overlap of successive groups) hide the FMA latency. wp: [N/4][9][4] floats;
+ * bp: N floats.
+ */
+function convC1(relaxed: boolean): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
+  const [y, x, wp, bp, r0, r1, outH, outW, inH, inW, N] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const P = c1Group(relaxed);
+  const w: number[] = [];
+  for (let t = 0; t < 9; t++) w.push(f.local(V128));
+  const acc: number[] = [];
+  for (let q = 0; q < P; q++) acc.push(f.local(V128));
+  const xs = f.local(V128);
+  const row = f.local(I32), n = f.local(I32), xr = f.local(I32), yr = f.local(I32);
+  const v = f.local(I32), nVec = f.local(I32), xp = f.local(I32), yp = f.local(I32);
+  const x1 = f.local(I32), x2 = f.local(I32), ow = f.local(I32), rowX = f.local(I32);
+  const N4 = f.local(I32), ys = f.local(I32), wv = f.local(I32), bv = f.local(I32);
+  f.get(N).i32(2).shrU().set(nVec);
+  f.get(N).i32(2).shl().set(N4);
+  f.get(inW).i32(2).shl().set(rowX);
+  f.get(r0).set(row);
+  f.block().loop();
+  f.get(row).get(r1).geS().brIf(1);
+  f.get(row).get(outH).divU().set(n);
+  // xr = x + ((n*inH + oh) * inW) * 4, oh = row - n*outH; yr = y + row*outW*N*4
+  f.get(x).get(n).get(inH).mul().get(row).add().get(n).get(outH).mul().sub().get(rowX).mul().add()
+    .set(xr);
+  f.get(y).get(row).get(outW).mul().get(N4).mul().add().set(yr);
+  f.i32(0).set(v);
+  f.block().loop();
+  f.get(v).get(nVec).geS().brIf(1);
+  f.get(wp).get(v).i32(144).mul().add().set(wv);
+  for (let t = 0; t < 9; t++) f.get(wv).v128Load(t * 16).set(w[t]!);
+  f.get(bp).get(v).i32(4).shl().add().set(bv);
+  f.get(xr).set(xp);
+  f.get(yr).get(v).i32(4).shl().add().set(yp);
+  f.i32(0).set(ow);
+  const group = (p: number) => {
+    f.get(xp).get(rowX).add().tee(x1).get(rowX).add().set(x2);
+    for (let q = 0; q < p; q++) f.get(bv).v128Load().set(acc[q]!);
+    for (let kh = 0; kh < 3; kh++) {
+      const rp = kh === 0 ? xp : kh === 1 ? x1 : x2;
+      for (let kw = 0; kw < 3; kw++) {
+        for (let q = 0; q < p; q++) {
+          f.get(rp).v128Load32Splat((q + kw) * 4).set(xs);
+          madd(f, relaxed, acc[q]!, xs, w[kh * 3 + kw]!);
+        }
+      }
+    }
+    f.get(yp).set(ys);
+    for (let q = 0; q < p; q++) {
+      f.get(ys).get(acc[q]!).v128Store();
+      if (q < p - 1) f.get(ys).get(N4).add().set(ys);
+    }
+    f.get(xp).i32(p * 4).add().set(xp);
+    f.get(yp).get(N4).i32(p).mul().add().set(yp);
+    f.get(ow).i32(p).add().set(ow);
+  };
+  f.block().loop();
+  f.get(ow).i32(P).add().get(outW).gtS().brIf(1);
+  group(P);
+  f.br(0).end().end();
+  f.block().loop();
+  f.get(ow).get(outW).geS().brIf(1);
+  group(1);
+  f.br(0).end().end();
+  f.get(v).i32(1).add().set(v);
+  f.br(0).end().end();
+  f.get(row).i32(1).add().set(row);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
  * wino_in(V, x, t0, nT, T, inH, inW, C, Cp, tH, tW, padT, padL, zp): the Winograd F(2x2, 3x3)
  * input transform V = B^T d B of tiles [t0, t0 + nT) (flat over n, th, tw with tH x tW tiles
  * per image) of x (NHWC, C channels), vectorised over 4 channels. The 4x4 patch of tile (th, tw)
@@ -970,9 +1168,16 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   }
   const firstDw = funcs.length;
   for (let r = 1; r <= dt.rows; r++) funcs.push({ body: dwTile(r, dt.vecs, relaxed, unroll) });
+  const firstDirect = funcs.length;
+  const { kr: dKR, r: dR } = dwDirectTile(dt.vecs, relaxed);
+  for (let a = 1; a <= dKR; a++) {
+    for (let b = 1; b <= dR; b++) funcs.push({ body: dwDirectTileFn(a, b, dt.vecs, relaxed) });
+  }
   funcs.push({ body: planDriver(ft, 0), exportName: "conv_plan" });
   funcs.push({ body: dwDriver(dt, firstDw), exportName: "conv_dw" });
   funcs.push({ body: dwTapsDriver(dt, firstDw), exportName: "conv_dw_taps" });
+  funcs.push({ body: dwDirectDriver(dt, relaxed, firstDirect), exportName: "conv_dw_direct" });
+  funcs.push({ body: convC1(relaxed), exportName: "conv_c1" });
   funcs.push({ body: colsum(), exportName: "colsum" });
   funcs.push({ body: vsum(), exportName: "vsum" });
   funcs.push({ body: winoIn(), exportName: "wino_in" });

@@ -53,6 +53,32 @@ export interface KernelExports {
     rowBytes: number,
     work: number,
   ): void;
+  conv_dw_direct(
+    acc: number,
+    x: number,
+    dy: number,
+    lp: number,
+    npix: number,
+    outC: number,
+    inC: number,
+    kH: number,
+    kW: number,
+    rowBytes: number,
+    work: number,
+  ): void;
+  conv_c1(
+    y: number,
+    x: number,
+    wp: number,
+    bp: number,
+    r0: number,
+    r1: number,
+    outH: number,
+    outW: number,
+    inH: number,
+    inW: number,
+    N: number,
+  ): void;
   colsum(acc: number, dy: number, npix: number, outC: number): void;
   vsum(dst: number, src: number, nvec: number): void;
   wino_in(
@@ -137,6 +163,8 @@ export const TASK_POOL_FWD = 5;
 export const TASK_POOL_BWD = 6;
 /** A 3x3 stride-1 convolution by Winograd F(2x2, 3x3), per block of tiles: see `W`. */
 export const TASK_WINO = 7;
+/** The forward of a valid 3x3 stride-1 one-channel convolution (`conv_c1`): see `C1`. */
+export const TASK_C1 = 8;
 /**
  * Test hook: participant `args[1]` throws (or, when `args[2] > 0`, stalls that many ms); in a
  * worker, `args[3]` may instead ask for an uncaught crash (`TEST_CRASH`) or a stop
@@ -166,6 +194,21 @@ export const P = {
   N: 6,
   K: 7,
   rowBytes: 8,
+} as const;
+
+/** Slots of a `conv_c1` task: its parameters, the output rows (`rows` = batch x outH) split. */
+export const C1 = {
+  kind: 0,
+  y: 1,
+  x: 2,
+  wp: 3,
+  bp: 4,
+  rows: 5,
+  outH: 6,
+  outW: 7,
+  inH: 8,
+  inW: 9,
+  N: 10,
 } as const;
 
 /**
@@ -321,6 +364,15 @@ export function dwTapRows(K: number, N: number): boolean {
   return K < N;
 }
 
+/**
+ * Whether a tap-rows kernel gradient runs `conv_dw_direct` (reduced in place, nothing packed)
+ * instead of `conv_dw_taps`: one input channel, where the taps driver's gather of 9 taps per
+ * pixel costs as much as its multiply-adds. Same accumulator layout.
+ */
+export function dwDirect(inC: number, K: number, N: number): boolean {
+  return inC === 1 && dwTapRows(K, N);
+}
+
 /** Float count of the work area of either kernel-gradient driver (K taps, N channels). */
 export function dwWorkFloats(K: number, N: number, B: number): number {
   return dwTapRows(K, N) ? DW_CHUNK_PIXELS * (K + B) + K + 16 : DW_CHUNK_PIXELS * (N + B) + B + 16;
@@ -409,6 +461,25 @@ export function runTask(
         count,
       );
       return;
+    case TASK_C1: {
+      const [r0, r1] = share(a[C1.rows]!, index, count);
+      if (r1 > r0) {
+        k.conv_c1(
+          a[C1.y]!,
+          a[C1.x]!,
+          a[C1.wp]!,
+          a[C1.bp]!,
+          r0,
+          r1,
+          a[C1.outH]!,
+          a[C1.outW]!,
+          a[C1.inH]!,
+          a[C1.inW]!,
+          a[C1.N]!,
+        );
+      }
+      return;
+    }
     case TASK_CONV_EMBED:
       return runEmbedded(a, index, count, slot, ctx);
     case TASK_WINO:
@@ -564,7 +635,11 @@ function runDw(
   const acc = g(D.scratch) + index * g(D.scratchPer);
   const dbAcc = acc + dwMainFloats(K, outC, B) * 4;
   const work = g(D.work) + slot * g(D.workPer);
-  const driver = dwTapRows(K, outC) ? k.conv_dw_taps : k.conv_dw;
+  const driver = dwDirect(inC, K, outC)
+    ? k.conv_dw_direct
+    : dwTapRows(K, outC)
+    ? k.conv_dw_taps
+    : k.conv_dw;
   const buf = ctx.memory.buffer;
   new Float32Array(buf, acc, accFloats).fill(0);
   const hasDb = g(D.hasDb) === 1;

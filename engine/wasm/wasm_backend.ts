@@ -45,6 +45,7 @@ import {
   A_CHUNKS,
   A_STATIC,
   ARG_SLOTS,
+  C1,
   D,
   dwAccFloats,
   dwMainFloats,
@@ -57,6 +58,7 @@ import {
   MP,
   P,
   paddedImageFloats,
+  TASK_C1,
   TASK_CONV,
   TASK_CONV_EMBED,
   TASK_DW,
@@ -482,7 +484,12 @@ class WasmBackendImpl implements WasmBackend {
       padT: info.padTop,
       padL: info.padLeft,
     };
-    if (this.winogradFits(g)) {
+    if (
+      inC === 1 && kH === 3 && kW === 3 && strideH === 1 && strideW === 1 && outC % 4 === 0 &&
+      info.padTop + info.padLeft + info.padBottom + info.padRight === 0
+    ) {
+      this.runC1(yPtr, xPtr, w, b, info);
+    } else if (this.winogradFits(g)) {
       const CN = inC * outC;
       this.runWinograd(
         "conv2dForward",
@@ -581,6 +588,42 @@ class WasmBackendImpl implements WasmBackend {
     const parallel = g.batch * g.outH * g.outW * N * 9 * C >= this.minMacs;
     t[A_CHUNKS] = Math.min(Math.ceil(tiles / T), this.chunks(parallel));
     this.pool.run(kernel, t, parallel);
+  }
+
+  /**
+   * A valid 3x3 stride-1 convolution of a one-channel input (`conv_c1`): the weights packed as
+   * [outC/4][9][4], the output rows split among the chunks.
+   */
+  private runC1(
+    y: number,
+    x: number,
+    w: Float32Array,
+    b: Float32Array | null,
+    info: Conv2DInfo,
+  ): void {
+    const { batch, inH, inW, outH, outW, outC } = info;
+    const nVec = outC / 4;
+    const wp = this.scratch.get("wp", nVec * 9 * 16);
+    const dst = this.heap.f32(wp, nVec * 36);
+    for (let v = 0; v < nVec; v++) {
+      for (let tap = 0; tap < 9; tap++) {
+        for (let j = 0; j < 4; j++) dst[v * 36 + tap * 4 + j] = w[tap * outC + v * 4 + j]!;
+      }
+    }
+    const t = this.newTask(TASK_C1);
+    t[C1.y] = y;
+    t[C1.x] = x;
+    t[C1.wp] = wp;
+    t[C1.bp] = this.packBias(b, outC);
+    t[C1.rows] = batch * outH;
+    t[C1.outH] = outH;
+    t[C1.outW] = outW;
+    t[C1.inH] = inH;
+    t[C1.inW] = inW;
+    t[C1.N] = outC;
+    const parallel = batch * outH * outW * outC * 9 >= this.minMacs;
+    t[A_CHUNKS] = Math.min(batch * outH, this.chunks(parallel));
+    this.pool.run("conv2dForward", t, parallel);
   }
 
   /** Chunks of a task: CHUNKS_PER_PARTICIPANT per participant in parallel, else 1. */

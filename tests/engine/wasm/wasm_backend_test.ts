@@ -109,6 +109,15 @@ const CONV_CASES: ConvCase[] = [
   { n: 3, h: 8, w: 7, inC: 17, outC: 18, k: [3, 3], s: [1, 1], pad: "same" },
   { n: 1, h: 4, w: 3, inC: 16, outC: 16, k: [3, 3], s: [1, 1], pad: "same" },
   { n: 5, h: 14, w: 13, inC: 24, outC: 16, k: [3, 3], s: [1, 1], pad: "valid" },
+  // One input channel: the forward's conv_c1 (valid 3x3 stride 1, outC a multiple of 4; rows
+  // with a partial pixel group) and the kernel gradient's conv_dw_direct (tiles of 1-2 kernel
+  // rows x 1-3 taps, channel tails, padded and strided).
+  { n: 3, h: 6, w: 15, inC: 1, outC: 12, k: [3, 3], s: [1, 1], pad: "valid" },
+  { n: 2, h: 5, w: 8, inC: 1, outC: 4, k: [3, 3], s: [1, 1], pad: "valid" },
+  { n: 4, h: 17, w: 19, inC: 1, outC: 36, k: [3, 3], s: [1, 1], pad: "valid" },
+  { n: 2, h: 9, w: 8, inC: 1, outC: 17, k: [2, 3], s: [1, 1], pad: "valid" },
+  { n: 3, h: 11, w: 10, inC: 1, outC: 33, k: [5, 5], s: [1, 1], pad: "same" },
+  { n: 2, h: 11, w: 10, inC: 1, outC: 13, k: [3, 2], s: [2, 1], pad: "same" },
 ];
 
 const DENSE_CASES: [number, number, number][] = [
@@ -118,6 +127,7 @@ const DENSE_CASES: [number, number, number][] = [
   [1, 64, 10],
   [3, 5, 17],
   [7, 33, 9],
+  [5, 1, 9],
 ];
 
 function checkConv(be: Backend, c: ConvCase, seed: number): void {
