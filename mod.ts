@@ -22,7 +22,7 @@ export type { Shape, Tensor } from "./engine/tensor.ts";
 export { formatShape, sizeOf, tensor } from "./engine/tensor.ts";
 export { Random } from "./engine/random.ts";
 export type { Backend } from "./engine/backend.ts";
-export { cpuBackend } from "./engine/backend.ts";
+export { cpuBackend, KernelFaultError } from "./engine/backend.ts";
 export { conv2dInfo, convOutputLength } from "./engine/conv_info.ts";
 export type { Conv2DInfo, Padding } from "./engine/conv_info.ts";
 export { createWasmBackend } from "./engine/wasm/wasm_backend.ts";

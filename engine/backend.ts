@@ -25,6 +25,19 @@ import {
   type ActivationName,
 } from "./kernels/activations.ts";
 
+/**
+ * A kernel call that failed because of the machinery running it (a worker that threw, stalled or
+ * died), not because of its inputs. The step can be rerun: the backend has recovered (a pool
+ * replaces the worker), and no parameter was updated.
+ */
+export class KernelFaultError extends Error {
+  override name = "KernelFaultError";
+  /** @param kernel the kernel that failed, e.g. `conv2dForward` */
+  constructor(readonly kernel: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
 /** The kernels a layer may call, and the allocator for the buffers it passes them. */
 export interface Backend {
   /** A short name for logs and benchmarks, e.g. `cpu` or `wasm-simd x2`. */

@@ -53,6 +53,8 @@ export interface MnistTrainingOptions {
   resume?: { checkpoint: Checkpoint; file: string };
   /** What a non-finite loss or gradient does (default `stop`). */
   onNan?: OnNan;
+  /** How often a step whose kernels failed (a worker fault) is rerun (default 0). */
+  retrySteps?: number;
   /** Aborting ends training after the current step, with a checkpoint. */
   signal?: AbortSignal;
   /** More settings to record in checkpoints (the CLI records its backend and worker count). */
@@ -115,6 +117,7 @@ export async function runMnistTraining(
     metrics: ["accuracy"],
   });
   model.onNan = options.onNan ?? "stop";
+  model.retrySteps = options.retrySteps ?? 0;
   model.build();
 
   const trainCount = Math.min(options.limit ?? train.count, train.count);

@@ -143,6 +143,10 @@ export class Sequential {
   onNan: OnNan = "stop";
   /** Steps whose update was skipped for non-finite values (with `onNan: "skip"`). */
   nonFiniteSteps = 0;
+  /** How often `train` reruns a step whose kernels failed (`KernelFaultError`); default 0. */
+  retrySteps = 0;
+  /** Steps that were rerun after a kernel fault. */
+  retriedSteps = 0;
   #progress: TrainingProgress | null = null;
   #history: History = { epoch: [], history: {} };
 

@@ -10,7 +10,8 @@
  * @module
  */
 
-import { map, type OperatorFunction, pipe } from "rxjs";
+import { concatMap, defer, map, of, type OperatorFunction, pipe, retry, throwError } from "rxjs";
+import { KernelFaultError } from "../engine/backend.ts";
 import { Tape } from "../layers/layer.ts";
 import type { Loss } from "../layers/losses.ts";
 import type { Optimizer } from "../layers/optimizers.ts";
@@ -150,6 +151,8 @@ export interface TrainOptions {
   optimizer?: string | Optimizer;
   /** A loss name or object; keeps the compiled one (or categorical cross-entropy) if omitted. */
   loss?: string | Loss;
+  /** How often a step failed by a `KernelFaultError` is rerun (default: `model.retrySteps`). */
+  retrySteps?: number;
 }
 
 /**
@@ -167,25 +170,43 @@ export function train(
       loss: options.loss ?? current?.loss ?? "categorical_crossentropy",
     });
   }
-  let started = 0;
-  return pipe(
-    map((batch: Batch) => {
-      started = performance.now();
-      return batch;
-    }),
+  const step = pipe(
     forward(model, { training: true }),
     loss(model),
     backward(model),
     checkFinite(model, model.onNan),
     optimize(model),
-    map((step, i): StepMetrics => ({
-      step: i + 1,
-      size: step.batch.x.shape[0]!,
-      loss: step.loss!,
-      correct: step.correct!,
-      ms: performance.now() - started,
-    })),
   );
+  const retries = options.retrySteps ?? model.retrySteps;
+  let index = 0;
+  return concatMap((batch: Batch) => {
+    const started = performance.now();
+    const random = model.random.getState();
+    let attempt = 0;
+    // a step whose kernel machinery failed (KernelFaultError) is rerun from the same batch and
+    // generator state: the failure came before the update, so the rerun is the step it would
+    // have been; any other error fails the stream at once
+    return defer(() => {
+      if (attempt++ > 0) model.random.setState(random);
+      return of(batch).pipe(step);
+    }).pipe(
+      retry({
+        count: retries,
+        delay: (error) => {
+          if (!(error instanceof KernelFaultError)) return throwError(() => error);
+          model.retriedSteps++;
+          return of(0);
+        },
+      }),
+      map((s): StepMetrics => ({
+        step: ++index,
+        size: s.batch.x.shape[0]!,
+        loss: s.loss!,
+        correct: s.correct!,
+        ms: performance.now() - started,
+      })),
+    );
+  });
 }
 
 /** Forward and loss only (no tape, no update): emits each batch's metrics. */

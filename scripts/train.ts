@@ -3,7 +3,7 @@
 // step, writes a checkpoint and exits with code 130; a second Ctrl-C exits at once.
 
 import { parseArgs } from "node:util";
-import { cpuBackend } from "../engine/backend.ts";
+import { cpuBackend, KernelFaultError } from "../engine/backend.ts";
 import { createWasmBackend } from "../engine/wasm/wasm_backend.ts";
 import { CheckpointError, readCheckpoint } from "../pipelines/checkpoint.ts";
 import { choiceFlag, intFlag, numberFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
@@ -40,6 +40,7 @@ Flags:
   --no-checkpoint        write no checkpoints
   --resume DIR           continue the run checkpointed in DIR (its settings are reused)
   --on-nan stop|skip     a NaN or infinite loss/gradient stops training (default) or skips the step
+  --retry-step           rerun a step whose worker failed (up to 2 times) instead of stopping
   --backend wasm|cpu     WebAssembly SIMD kernels on a worker pool (default), or plain TypeScript
   --workers N            threads for the wasm backend (default: number of cores)
   --verbose 0|1|2        0 silent, 1 progress bar (default), 2 one line per epoch
@@ -85,6 +86,7 @@ async function main(args: string[]): Promise<number> {
       "no-checkpoint": { type: "boolean" },
       resume: { type: "string" },
       "on-nan": { type: "string" },
+      "retry-step": { type: "boolean" },
       backend: { type: "string" },
       workers: { type: "string" },
       verbose: { type: "string" },
@@ -159,6 +161,7 @@ async function main(args: string[]): Promise<number> {
     outDir,
     verbose,
     onNan,
+    retrySteps: values["retry-step"] ? 2 : 0,
     checkpointDir,
     ...(checkpointEvery === undefined ? {} : { checkpointEvery }),
     ...(resume === undefined ? {} : { resume }),
@@ -216,6 +219,14 @@ async function main(args: string[]): Promise<number> {
       return 130;
     }
   } catch (e) {
+    if (e instanceof KernelFaultError) {
+      console.error(
+        `error: a training step failed in kernel ${e.kernel}: ${e.message}` +
+          (checkpointDir === null ? "" : `\nthe last good checkpoint is in ${checkpointDir}`) +
+          "\nrerun with --retry-step to rerun failed steps",
+      );
+      return 1;
+    }
     if (e instanceof NumericalFaultError) {
       console.error(
         `error: ${e.message}` +

@@ -656,9 +656,11 @@ function runDw(
   ) => {
     for (let q = q0; q < q1; q += DW_CHUNK_PIXELS) {
       const m = Math.min(DW_CHUNK_PIXELS, q1 - q);
-      driver(acc, x, dy + (q - q0) * outC * 4, list + q * 4, m, outC, inC, kh, kw, rb, work);
+      const dyq = dy + (q - q0) * outC * 4;
+      driver(acc, x, dyq, list + q * 4, m, outC, inC, kh, kw, rb, work);
+      // The bias sums while the block's dy is still in cache.
+      if (hasDb) k.colsum(dbAcc, dyq, m, outC);
     }
-    if (hasDb && q1 > q0) k.colsum(dbAcc, dy, q1 - q0, outC);
   };
   if (g(D.dense) === 1) {
     // The batch is one image of `batch` pixels.

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cpuBackend } from "../../engine/backend.ts";
+import { cpuBackend, KernelFaultError } from "../../engine/backend.ts";
 import { Random } from "../../engine/random.ts";
 import type { Tensor } from "../../engine/tensor.ts";
 import { Conv2D } from "../../layers/conv2d.ts";
@@ -190,3 +190,35 @@ Deno.test("a NaN input batch is reported as the input, and onNan skip drops only
   assert.equal(skipping.optimizer.getState().iterations, 20);
   for (const v of skipping.store.values) assert.ok(Number.isFinite(v));
 });
+
+/** The CPU backend with a fault planted in the n-th call of one kernel. */
+function faultyBackend(kernel: "conv2dBackwardKernel" | "conv2dForward", n: number) {
+  let calls = 0;
+  const backend = { ...cpuBackend, name: "cpu with a planted fault" };
+  const real = cpuBackend[kernel] as (...a: unknown[]) => void;
+  (backend as Record<string, unknown>)[kernel] = (...args: unknown[]) => {
+    if (++calls === n) {
+      // half the work done, then the fault: the retry must not see the partial gradients
+      real(...args);
+      throw new KernelFaultError(kernel, `${kernel}: worker 1 died (planted)`);
+    }
+    real(...args);
+  };
+  return backend;
+}
+
+for (const kernel of ["conv2dForward", "conv2dBackwardKernel"] as const) {
+  Deno.test(`a KernelFaultError in ${kernel} at step 8 fails fit, and with retrySteps the run ends bitwise equal to a fault-free one`, async () => {
+    const reference = await uninterrupted();
+    const failing = makeModel();
+    failing.setBackend(faultyBackend(kernel, 8));
+    await assert.rejects(failing.fit(x, y, FIT), KernelFaultError);
+
+    const retrying = makeModel();
+    retrying.setBackend(faultyBackend(kernel, 8));
+    retrying.retrySteps = 1;
+    await retrying.fit(x, y, FIT);
+    assert.equal(retrying.retriedSteps, 1);
+    assert.deepEqual(retrying.store.values, reference.store.values);
+  });
+}
