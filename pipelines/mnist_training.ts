@@ -24,6 +24,7 @@ import { JsonlLog } from "./jsonl_log.ts";
 import { examplesOf, loadSplitCached } from "./mnist.ts";
 import { mnistCnn, mnistDense } from "./models.ts";
 import { formatMetric } from "./progress_bar.ts";
+import { saveOptimizerState } from "./load_model.ts";
 import { saveModel } from "./save_model.ts";
 import type { FitOptions, History, Sequential } from "./sequential.ts";
 import type { OnNan } from "./train.ts";
@@ -216,6 +217,8 @@ export async function runMnistTraining(
   });
   if (options.outDir !== null) {
     await saveModel(model, options.outDir);
+    // the optimizer's slots beside the weights, so a script can load both and train on
+    await saveOptimizerState(model, options.outDir);
     if (options.verbose > 0) print(`saved model to ${options.outDir}`);
   }
   return {
