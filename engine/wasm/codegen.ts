@@ -13,7 +13,11 @@
  *   layer are all plans.
  * - `conv_dw`: the kernel gradient as dW^T[co][tap] = sum over pixels of dY^T[co][p] X[p][tap],
  *   per chunk of pixels: dy transposed, the taps of each block of 4*vecs packed, then tiles of
- *   output channels; `conv_dw_taps` mirrors it (tap rows) for layers with few taps.
+ *   output channels; `conv_dw_taps` mirrors it (tap rows) for layers with few taps, and
+ *   `conv_dw_direct` reduces in place over the pixel list with nothing packed, for one input
+ *   channel (the first layer), where packing 9 taps per pixel costs as much as the arithmetic.
+ * - `conv_c1`: the forward of a valid 3x3 stride-1 one-channel convolution, the 9 tap weight
+ * vectors in registers and groups of pixels broadcast (the first layer: 1.4 -> 0.96 ms).
  * - `maxpool_fwd` / `maxpool_bwd`: max pooling with argmax, and its scatter.
  * - `wino_in` / `wino_out`: the Winograd F(2x2, 3x3) transforms around a batched GEMM that is
  *   itself a `conv_plan` (16 classes, one per transform position).
@@ -562,8 +566,11 @@ function dwTapsDriver(tile: Tile, firstTile: number): FuncBuilder {
 export function dwDirectTile(vecs: number, relaxed: boolean): { kr: number; r: number } {
   const maxTaps = Math.max(1, Math.floor((15 - (relaxed ? 1 : 2) - vecs) / vecs));
   const r = Math.min(3, maxTaps);
-  return { kr: Number(Deno.env.get("KR") ?? Math.max(1, Math.floor(maxTaps / r))), r };
+  return { kr: Math.max(1, Math.floor(maxTaps / r)), r };
 }
+
+/** Pixels per iteration of a `conv_dw_direct` tile's loop. */
+const DW_DIRECT_UNROLL = 4;
 
 /**
  * One `conv_dw_direct` tile: `kr` kernel rows x `r` consecutive taps of each row x `c` channel
@@ -582,6 +589,7 @@ function dwDirectTileFn(kr: number, r: number, c: number, relaxed: boolean): Fun
   for (let j = 0; j < c; j++) d.push(f.local(V128));
   const xs = f.local(V128);
   const aa = f.local(I32), end = f.local(I32), pix = f.local(I32), rp = f.local(I32);
+  const mainEnd = f.local(I32);
   const at = (k: number, i: number, j: number) => acc[(k * r + i) * c + j]!;
   f.get(accp).set(aa);
   for (let k = 0; k < kr; k++) {
@@ -590,22 +598,32 @@ function dwDirectTileFn(kr: number, r: number, c: number, relaxed: boolean): Fun
     }
     if (k < kr - 1) f.get(aa).get(accRow).add().set(aa);
   }
-  f.get(lp).get(npix).i32(2).shl().add().set(end);
-  f.loop();
-  f.get(x).get(lp).i32Load().add().set(pix);
-  for (let j = 0; j < c; j++) f.get(dyp).v128Load(j * 16).set(d[j]!);
-  for (let k = 0; k < kr; k++) {
-    if (k === 1) f.get(pix).get(rowBytes).add().set(rp);
-    if (k > 1) f.get(rp).get(rowBytes).add().set(rp);
-    const row = k === 0 ? pix : rp;
-    for (let i = 0; i < r; i++) {
-      f.get(row).v128Load32Splat(i * 4).set(xs);
-      for (let j = 0; j < c; j++) madd(f, relaxed, at(k, i, j), xs, d[j]!);
+  const body = (lpOff: number) => {
+    f.get(x).get(lp).i32Load(lpOff).add().set(pix);
+    for (let j = 0; j < c; j++) f.get(dyp).v128Load(j * 16).set(d[j]!);
+    for (let k = 0; k < kr; k++) {
+      if (k === 1) f.get(pix).get(rowBytes).add().set(rp);
+      if (k > 1) f.get(rp).get(rowBytes).add().set(rp);
+      const row = k === 0 ? pix : rp;
+      for (let i = 0; i < r; i++) {
+        f.get(row).v128Load32Splat(i * 4).set(xs);
+        for (let j = 0; j < c; j++) madd(f, relaxed, at(k, i, j), xs, d[j]!);
+      }
     }
-  }
-  f.get(dyp).get(dyStride).add().set(dyp);
-  f.get(lp).i32(4).add().tee(lp).get(end).ltS().brIf(0);
-  f.end();
+    f.get(dyp).get(dyStride).add().set(dyp);
+  };
+  const U = DW_DIRECT_UNROLL;
+  f.get(lp).get(npix).i32(2).shl().add().tee(end).i32(4 * (U - 1)).sub().set(mainEnd);
+  f.block().loop();
+  f.get(lp).get(mainEnd).geS().brIf(1);
+  for (let u = 0; u < U; u++) body(u * 4);
+  f.get(lp).i32(4 * U).add().set(lp);
+  f.br(0).end().end();
+  f.block().loop();
+  f.get(lp).get(end).geS().brIf(1);
+  body(0);
+  f.get(lp).i32(4).add().set(lp);
+  f.br(0).end().end();
   f.get(accp).set(aa);
   for (let k = 0; k < kr; k++) {
     for (let i = 0; i < r; i++) {
@@ -1188,7 +1206,8 @@ function relu(backward: boolean): FuncBuilder {
 }
 
 /**
- * Assembles the kernel module. Exports `conv_plan`, `conv_dw`, `conv_dw_taps`, `colsum`,
+ * Assembles the kernel module. Exports `conv_plan`, `conv_dw`, `conv_dw_taps`,
+ * `conv_dw_direct`, `conv_c1`, `colsum`,
  * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd` and `vsum` (see the drivers' docs above
  * for their parameters); it imports `env.memory` (shared).
  */

@@ -30,6 +30,7 @@
  * @module
  */
 
+import { KernelFaultError } from "../backend.ts";
 import { A_CHUNKS, A_STATIC, ARG_SLOTS, runTask, type TaskContext } from "./tasks.ts";
 
 /** Slot of the generation counter that workers wait on. */
@@ -390,9 +391,11 @@ export class WorkerPool {
     Atomics.notify(ctl, CTL_GEN);
     const failures: string[] = [];
     let cause: unknown = undefined;
+    let mainFailures = 0;
     const t0 = performance.now();
     const fail = (where: string, e: unknown) => {
       cause ??= e;
+      mainFailures++;
       failures.push(`${where}: ${e instanceof Error ? e.message : String(e)}`);
     };
     if (task[A_STATIC] === 1) {
@@ -435,7 +438,11 @@ export class WorkerPool {
       }
     }
     if (failures.length > 0) {
-      throw new Error(`wasm backend: ${kernel} failed ${failures.join("; ")}`, { cause });
+      const message = `wasm backend: ${kernel} failed ${failures.join("; ")}`;
+      // a worker that threw, stalled or died is a fault of the machinery (the pool replaces it,
+      // the step can rerun); a failure on the main thread alone is a bug in the call
+      if (failures.length > mainFailures) throw new KernelFaultError(kernel, message, { cause });
+      throw new Error(message, { cause });
     }
   }
 

@@ -157,3 +157,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "with retrySteps, fit reruns a step whose worker crashed and ends bitwise equal to a fault-free run",
+  ignore: !available,
+  fn: async () => {
+    const batches = [batchOf(32, 4), batchOf(32, 5), batchOf(32, 6), batchOf(32, 7)];
+    const clean = await wasm(2);
+    let expected: Float32Array;
+    try {
+      const m = model(clean);
+      await m.fit(batches, { epochs: 1, verbose: 0, shuffle: false });
+      expected = m.store.values.slice();
+    } finally {
+      clean.dispose();
+    }
+    const be = await wasm(2);
+    try {
+      const m = model(be);
+      m.retrySteps = 1;
+      await m.fit(batches, {
+        epochs: 1,
+        verbose: 0,
+        callbacks: [{ onBatchEnd: (s) => void (s.step === 1 && be.testArm(1, "crash")) }],
+      });
+      assert.equal(m.retriedSteps, 1);
+      assert.deepEqual(
+        new Uint32Array(m.store.values.buffer, m.store.values.byteOffset, m.store.values.length),
+        new Uint32Array(expected.buffer),
+        "parameters differ bitwise from the fault-free run",
+      );
+    } finally {
+      be.dispose();
+    }
+  },
+});

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Backend, cpuBackend } from "../../../engine/backend.ts";
+import { type Backend, cpuBackend, KernelFaultError } from "../../../engine/backend.ts";
 import { conv2dInfo, type Padding } from "../../../engine/conv_info.ts";
 import {
   conv2dBackwardInputNaive,
@@ -271,6 +271,14 @@ Deno.test({
       });
       const x = rand(5 * 12 * 11 * 7, 11), w = rand(9 * 7 * 9, 12);
       const dy = rand(5 * 12 * 11 * 9, 13);
+      const info1 = conv2dInfo([16, 28, 28, 1], {
+        kernelSize: [3, 3],
+        strides: [1, 1],
+        padding: "valid",
+        outChannels: 12,
+      });
+      const y1Size = 16 * 26 * 26 * 12;
+      const x1 = rand(16 * 28 * 28, 14), w1 = rand(9 * 12, 15), dy1 = rand(y1Size, 16);
       const run = () => {
         const y = new Float32Array(dy.length), dx = new Float32Array(x.length);
         const dw = new Float32Array(w.length), db = new Float32Array(9);
@@ -279,7 +287,13 @@ Deno.test({
         be.conv2dBackwardKernel(dw, db, dy, x, info);
         const ddw = new Float32Array(7 * 9);
         be.denseBackwardKernel(ddw, null, dy.subarray(0, 5 * 9), x.subarray(0, 5 * 7), 5, 7, 9);
-        return [y, dx, dw, db, ddw];
+        // One input channel: conv_c1 forward and conv_dw_direct, in many chunks (more pixels
+        // than DW_MIN_CHUNK_PIXELS per participant).
+        const y1 = new Float32Array(y1Size), dw1 = new Float32Array(9 * 12);
+        const db1 = new Float32Array(12);
+        be.conv2dForward(y1, x1, w1, db1.map((_, i) => i / 7), info1);
+        be.conv2dBackwardKernel(dw1, db1, dy1, x1, info1);
+        return [y, dx, dw, db, ddw, y1, dw1, db1];
       };
       const a = run(), b = run();
       for (let i = 0; i < a.length; i++) {
@@ -302,7 +316,13 @@ Deno.test({
     const be = await wasm(2, true);
     try {
       assert.throws(() => be.testFail(1), /testFail failed in worker 1: test hook/);
+      // a worker's failure is a KernelFaultError (the step may rerun); the main thread's is not
+      assert.throws(() => be.testFail(1), KernelFaultError);
       assert.throws(() => be.testFail(0), /testFail failed on the main thread: test hook/);
+      assert.throws(
+        () => be.testFail(0),
+        (e: unknown) => e instanceof Error && !(e instanceof KernelFaultError),
+      );
       // The pool still works after a reported failure.
       checkDense(be, [3, 5, 7], 5);
     } finally {
@@ -330,7 +350,7 @@ async function faultAndRecover(
   withinMs: number,
 ): Promise<void> {
   const t0 = performance.now();
-  assert.throws(fault, pattern);
+  assert.throws(fault, (e: unknown) => e instanceof KernelFaultError && pattern.test(e.message));
   const ms = performance.now() - t0;
   assert.ok(ms < withinMs, `the fault surfaced after ${ms.toFixed(0)} ms`);
   // At once, the main thread covers the dead worker's share: calls work and stay exact.
