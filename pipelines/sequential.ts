@@ -148,6 +148,7 @@ export class Sequential {
   /** Steps that were rerun after a kernel fault. */
   retriedSteps = 0;
   #progress: TrainingProgress | null = null;
+  #fitting = false;
   #history: History = { epoch: [], history: {} };
 
   constructor(options: SequentialOptions = {}) {
@@ -293,6 +294,11 @@ export class Sequential {
     this.#compiled = { loss, optimizer, fused };
   }
 
+  /** Whether a `fit` is running (its `progress` then says where). */
+  get isFitting(): boolean {
+    return this.#fitting;
+  }
+
   /** Whether `compile` has run. */
   get isCompiled(): boolean {
     return this.#compiled !== null;
@@ -340,6 +346,22 @@ export class Sequential {
     x: Tensor | ObservableInput<Batch>,
     y?: Tensor | FitOptions,
     maybeOptions: FitOptions = {},
+  ): Promise<History> {
+    if (this.#fitting) {
+      throw new Error(`Sequential "${this.name}" is already fitting: one fit at a time`);
+    }
+    this.#fitting = true;
+    try {
+      return await this.#fit(x, y, maybeOptions);
+    } finally {
+      this.#fitting = false;
+    }
+  }
+
+  async #fit(
+    x: Tensor | ObservableInput<Batch>,
+    y: Tensor | FitOptions | undefined,
+    maybeOptions: FitOptions,
   ): Promise<History> {
     this.compiled();
     this.build();

@@ -126,12 +126,14 @@ export function locateNonFinite(model: Sequential, step: Step): string {
  * (the update is not applied, so the weights stay those of the last good step); `skip` drops the
  * step's update and training goes on.
  */
-export function checkFinite(model: Sequential, onNan: OnNan): OperatorFunction<Step, Step> {
+export function checkFinite(
+  model: Sequential,
+  onNan: OnNan,
+  where: (i: number) => { epoch: number; step: number } = (i) => ({ epoch: 0, step: i + 1 }),
+): OperatorFunction<Step, Step> {
   return map((step, i) => {
     if (Number.isFinite(step.loss) && allFinite(model.store.grads)) return step;
-    const progress = model.progress;
-    const epoch = progress?.epoch ?? 0;
-    const stepNo = progress === null ? i + 1 : progress.step + 1;
+    const { epoch, step: stepNo } = where(i);
     if (onNan === "skip") {
       model.nonFiniteSteps++;
       return { ...step, skipUpdate: true };
@@ -170,43 +172,53 @@ export function train(
       loss: options.loss ?? current?.loss ?? "categorical_crossentropy",
     });
   }
-  const step = pipe(
-    forward(model, { training: true }),
-    loss(model),
-    backward(model),
-    checkFinite(model, model.onNan),
-    optimize(model),
-  );
   const retries = options.retrySteps ?? model.retrySteps;
-  let index = 0;
-  return concatMap((batch: Batch) => {
-    const started = performance.now();
-    const random = model.random.getState();
-    let attempt = 0;
-    // a step whose kernel machinery failed (KernelFaultError) is rerun from the same batch and
-    // generator state: the failure came before the update, so the rerun is the step it would
-    // have been; any other error fails the stream at once
-    return defer(() => {
-      if (attempt++ > 0) model.random.setState(random);
-      return of(batch).pipe(step);
-    }).pipe(
-      retry({
-        count: retries,
-        delay: (error) => {
-          if (!(error instanceof KernelFaultError)) return throwError(() => error);
-          model.retriedSteps++;
-          return of(0);
-        },
-      }),
-      map((s): StepMetrics => ({
-        step: ++index,
-        size: s.batch.x.shape[0]!,
-        loss: s.loss!,
-        correct: s.correct!,
-        ms: performance.now() - started,
-      })),
-    );
-  });
+  return (source) =>
+    defer(() => {
+      // numbered per subscription; inside fit, where the epoch (and a resumed step) is known
+      let index = 0;
+      const where = () => {
+        const p = model.progress;
+        return model.isFitting && p !== null
+          ? { epoch: p.epoch, step: p.step + 1 }
+          : { epoch: 0, step: index + 1 };
+      };
+      const step = pipe(
+        forward(model, { training: true }),
+        loss(model),
+        backward(model),
+        checkFinite(model, model.onNan, where),
+        optimize(model),
+      );
+      return source.pipe(concatMap((batch: Batch) => {
+        const started = performance.now();
+        const random = model.random.getState();
+        let attempt = 0;
+        // a step whose kernel machinery failed (KernelFaultError) is rerun from the same batch
+        // and generator state: the failure came before the update, so the rerun is the step it
+        // would have been; any other error fails the stream at once
+        return defer(() => {
+          if (attempt++ > 0) model.random.setState(random);
+          return of(batch).pipe(step);
+        }).pipe(
+          retry({
+            count: retries,
+            delay: (error) => {
+              if (!(error instanceof KernelFaultError)) return throwError(() => error);
+              model.retriedSteps++;
+              return of(0);
+            },
+          }),
+          map((s): StepMetrics => ({
+            step: ++index,
+            size: s.batch.x.shape[0]!,
+            loss: s.loss!,
+            correct: s.correct!,
+            ms: performance.now() - started,
+          })),
+        );
+      }));
+    });
 }
 
 /** Forward and loss only (no tape, no update): emits each batch's metrics. */
