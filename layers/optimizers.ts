@@ -1,7 +1,7 @@
 /**
  * Optimizers, simplest first, each a loop over the model's flat parameter and gradient buffers
  * (all parameters live in one allocation, so one loop updates every layer). Update rules and
- * defaults are Keras 3's: RMSprop divides by sqrt(v + epsilon), Adam by sqrt(v) + epsilon.
+ * defaults are tf.keras 2.x's (the project's reference): RMSprop and Adam divide by sqrt(v) + eps.
  *
  * @module
  */
@@ -133,7 +133,12 @@ export interface RMSpropOptions {
   epsilon?: number;
 }
 
-/** RMSprop: v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps) (with momentum if set), as Keras 3. */
+/**
+ * RMSprop as tf.keras 2.x applies it (the project's reference): v = rho v + (1 - rho) g^2, then
+ * w -= lr g / (sqrt(v) + eps); with momentum, m = mu m + lr g / sqrt(v + eps) and w -= m (TF's
+ * fused ApplyRMSProp). Keras 3 puts eps inside the square root in both cases; with eps = 1e-7
+ * that floors the denominator at 3.2e-4 and slows every weight whose gradient is smaller.
+ */
 export class RMSprop extends BaseOptimizer {
   readonly name = "rmsprop";
   readonly rho: number;
@@ -157,10 +162,9 @@ export class RMSprop extends BaseOptimizer {
         const g = grads[i]!;
         const vi = rho * v[i]! + (1 - rho) * g * g;
         v[i] = vi;
-        const update = lr * g / Math.sqrt(vi + eps);
-        if (m === null) values[i]! -= update;
+        if (m === null) values[i]! -= lr * g / (Math.sqrt(vi) + eps);
         else {
-          const mi = mu * m[i]! + update;
+          const mi = mu * m[i]! + lr * g / Math.sqrt(vi + eps);
           m[i] = mi;
           values[i]! -= mi;
         }

@@ -59,7 +59,7 @@ Deno.test("SGD momentum leaves values and momentum outside the ranges untouched,
   assertAllClose(sgd.getState().slots.momentum!, [0, -0.15, -0.15, 0], TOL, "m");
 });
 
-Deno.test("RMSprop lr 0.001 rho 0.9 eps 1e-7, one step of w=[3]: v = 0.1 g^2, w -= lr g / sqrt(v + eps)", () => {
+Deno.test("RMSprop lr 0.001 rho 0.9 eps 1e-7, one step of w=[3]: v = 0.1 g^2, w -= lr g / (sqrt(v) + eps)", () => {
   const rms = new RMSprop();
   assert.deepEqual(rms.getConfig(), { learningRate: 0.001, rho: 0.9, momentum: 0, epsilon: 1e-7 });
   const w = f32(1, 1, 1);
@@ -70,16 +70,16 @@ Deno.test("RMSprop lr 0.001 rho 0.9 eps 1e-7, one step of w=[3]: v = 0.1 g^2, w 
   assertAllClose(rms.getState().slots.velocity!, [0.025, 0.4, 0], TOL, "v");
 });
 
-Deno.test("RMSprop adds eps inside the square root (Keras 3): g=1e-6 on w=[1] moves w by 3.1623e-6", () => {
+Deno.test("RMSprop adds eps outside the square root (tf.keras 2.x): g=1e-6 on w=[1] moves w by 0.0024025", () => {
   const rms = new RMSprop();
   const w = f32(1);
   const g = f32(1e-6);
   rms.step(w, g, [{ start: 0, end: 1 }]);
   const v = Math.fround(0.1 * g[0]! * g[0]!);
-  const expected = 1 - 0.001 * g[0]! / Math.sqrt(v + 1e-7);
+  const expected = 1 - 0.001 * g[0]! / (Math.sqrt(v) + 1e-7);
   assertAllClose(w, [expected], TOL, "w");
-  // 0.001 * 1e-6 / sqrt(1e-13 + 1e-7) = 3.16227e-6
-  assertAllClose(w, [1 - 3.1622761e-6], { rel: 1e-7, abs: 1e-9 }, "w by hand");
+  // 0.001 * 1e-6 / (sqrt(1e-13) + 1e-7) = 2.4025e-3: Keras 3's sqrt(v + eps) would give 3.16e-6
+  assertAllClose(w, [1 - 0.0024025307], TOL, "w by hand");
 });
 
 Deno.test("RMSprop two steps of w=[2] accumulate v = rho v + 0.1 g^2", () => {
@@ -89,8 +89,8 @@ Deno.test("RMSprop two steps of w=[2] accumulate v = rho v + 0.1 g^2", () => {
   rms.step(w, f32(1, -2), ALL);
   const v1 = [0.1, 0.4], v2 = [0.9 * 0.1 + 0.1, 0.9 * 0.4 + 0.4];
   const expected = [
-    -0.01 * 1 / Math.sqrt(v1[0]! + 1e-7) - 0.01 * 1 / Math.sqrt(v2[0]! + 1e-7),
-    -0.01 * 2 / Math.sqrt(v1[1]! + 1e-7) + 0.01 * 2 / Math.sqrt(v2[1]! + 1e-7),
+    -0.01 * 1 / (Math.sqrt(v1[0]!) + 1e-7) - 0.01 * 1 / (Math.sqrt(v2[0]!) + 1e-7),
+    -0.01 * 2 / (Math.sqrt(v1[1]!) + 1e-7) + 0.01 * 2 / (Math.sqrt(v2[1]!) + 1e-7),
   ];
   assertAllClose(w, expected, { rel: 1e-5, abs: 1e-7 }, "w");
   assertAllClose(rms.getState().slots.velocity!, v2, TOL, "v");
