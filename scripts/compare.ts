@@ -2,11 +2,11 @@
 // epochs and seed, side by side. Thin: parses flags, then calls runMnistTraining twice.
 
 import { parseArgs } from "node:util";
-import { type Backend, cpuBackend } from "../engine/backend.ts";
-import { createWasmBackend } from "../engine/wasm/wasm_backend.ts";
+import type { Backend } from "../engine/backend.ts";
 import { groupThousands } from "../layers/summary.ts";
 import type { EpochLogs } from "../pipelines/callbacks.ts";
-import { choiceFlag, intFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
+import { intFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
+import { backendFlags, createBackend } from "../pipelines/cli_backend.ts";
 import { runMnistTraining } from "../pipelines/mnist_training.ts";
 
 const USAGE = `Usage: deno task compare [--epochs N] [--limit N] [--seed N]
@@ -67,12 +67,9 @@ async function main(args: string[]): Promise<number> {
   const testLimit = values["test-limit"] === undefined
     ? undefined
     : intFlag("test-limit", values["test-limit"], 1);
-  const backendName = choiceFlag("backend", values.backend, ["wasm", "cpu"] as const, "wasm");
-  const workers = intFlag("workers", values.workers, navigator.hardwareConcurrency ?? 1);
+  const backendChoice = backendFlags(values);
 
-  const backend: Backend = backendName === "cpu"
-    ? cpuBackend
-    : await createWasmBackend({ workers });
+  const backend: Backend = await createBackend(backendChoice);
   const runs: RunSummary[] = [];
   try {
     console.log(

@@ -3,12 +3,11 @@
 // (pipelines/image_input.ts) and runs them through the micro-batched predictor
 // (pipelines/predict_stream.ts).
 
+import { backendFlags, createBackend } from "../pipelines/cli_backend.ts";
 import { parseArgs } from "node:util";
 import { from, lastValueFrom, tap } from "rxjs";
 import type { Backend } from "../engine/backend.ts";
-import { cpuBackend } from "../engine/backend.ts";
-import { createWasmBackend } from "../engine/wasm/wasm_backend.ts";
-import { choiceFlag, intFlag, numberFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
+import { intFlag, numberFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
 import {
   type DecodedImage,
   type ImageInputOptions,
@@ -82,13 +81,10 @@ async function main(args: string[]): Promise<number> {
   if (values.model === undefined) throw new UsageError("--model DIR is required");
   const maxBatch = intFlag("max-batch", values["max-batch"], 64);
   const maxDelayMs = numberFlag("max-delay-ms", values["max-delay-ms"], 0, 60_000) ?? 2;
-  const backendName = choiceFlag("backend", values.backend, ["wasm", "cpu"] as const, "wasm");
-  const workers = intFlag("workers", values.workers, navigator.hardwareConcurrency ?? 1);
+  const backendChoice = backendFlags(values);
   const options: ImageInputOptions = { invert: values.invert ?? false };
 
-  const backend: Backend = backendName === "cpu"
-    ? cpuBackend
-    : await createWasmBackend({ workers });
+  const backend: Backend = await createBackend(backendChoice);
   try {
     let model;
     try {

@@ -2,11 +2,10 @@
 // serves createPredictionServer's handler (pipelines/server.ts) with Deno.serve. SIGINT/SIGTERM
 // stop taking requests, answer the ones in flight, then exit 0.
 
+import { backendFlags, createBackend } from "../pipelines/cli_backend.ts";
 import { parseArgs } from "node:util";
 import type { Backend } from "../engine/backend.ts";
-import { cpuBackend } from "../engine/backend.ts";
-import { createWasmBackend } from "../engine/wasm/wasm_backend.ts";
-import { choiceFlag, intFlag, numberFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
+import { intFlag, numberFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
 import { loadModel } from "../pipelines/load_model.ts";
 import {
   createPredictionServer,
@@ -75,12 +74,9 @@ async function main(args: string[]): Promise<number> {
     maxQueue: intFlag("max-queue", values["max-queue"], DEFAULT_MAX_QUEUE),
     bodyTimeoutMs: intFlag("body-timeout-ms", values["body-timeout-ms"], DEFAULT_BODY_TIMEOUT_MS),
   };
-  const backendName = choiceFlag("backend", values.backend, ["wasm", "cpu"] as const, "wasm");
-  const workers = intFlag("workers", values.workers, navigator.hardwareConcurrency ?? 1);
+  const backendChoice = backendFlags(values);
 
-  const backend: Backend = backendName === "cpu"
-    ? cpuBackend
-    : await createWasmBackend({ workers });
+  const backend: Backend = await createBackend(backendChoice);
   let model;
   try {
     model = await loadModel(values.model, { backend });

@@ -3,10 +3,10 @@
 // step, writes a checkpoint and exits with code 130; a second Ctrl-C exits at once.
 
 import { parseArgs } from "node:util";
-import { cpuBackend, KernelFaultError } from "../engine/backend.ts";
-import { createWasmBackend } from "../engine/wasm/wasm_backend.ts";
+import { KernelFaultError } from "../engine/backend.ts";
 import { CheckpointError, readCheckpoint } from "../pipelines/checkpoint.ts";
 import { choiceFlag, intFlag, numberFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
+import { backendFlags, createBackend } from "../pipelines/cli_backend.ts";
 import { runMnistTraining } from "../pipelines/mnist_training.ts";
 import { confusionMatrix, writeConfusionMatrixPng } from "../pipelines/confusion_matrix.ts";
 import { loadSplitCached } from "../pipelines/mnist.ts";
@@ -125,8 +125,7 @@ async function main(args: string[]): Promise<number> {
   }
 
   const model = choiceFlag("model", values.model, ["cnn", "dense"] as const, "cnn");
-  const backendName = choiceFlag("backend", values.backend, ["wasm", "cpu"] as const, "wasm");
-  const workers = intFlag("workers", values.workers, navigator.hardwareConcurrency ?? 1);
+  const backendChoice = backendFlags(values);
   const verbose = Number(choiceFlag("verbose", values.verbose, ["0", "1", "2"] as const, "1")) as
     | 0
     | 1
@@ -183,14 +182,14 @@ async function main(args: string[]): Promise<number> {
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
 
-  const backend = backendName === "cpu" ? cpuBackend : await createWasmBackend({ workers });
+  const backend = await createBackend(backendChoice);
   try {
     if (verbose > 0) console.log(`backend: ${backend.name}`);
     const result = await runMnistTraining({
       ...options,
       backend,
       signal: controller.signal,
-      runInfo: { backend: backendName, workers },
+      runInfo: { backend: backendChoice.name, workers: backendChoice.workers },
     });
     const plot = values["no-plot"] ? undefined : values.plot ??
       (outDir === null ? undefined : `${outDir}/training.svg`);
