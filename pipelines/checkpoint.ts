@@ -65,9 +65,7 @@ export interface Checkpoint {
 }
 
 function paramList(model: Sequential): { name: string; shape: number[] }[] {
-  return model.store.layers.flatMap((l) =>
-    l.params.map((p) => ({ name: `${l.layer.name}/${p.name}`, shape: [...p.shape] }))
-  );
+  return model.namedParams().map(({ name, param }) => ({ name, shape: [...param.shape] }));
 }
 
 /**

@@ -38,13 +38,11 @@ export function layerTopology(layer: Layer): { class_name: string; config: unkno
 
 /** The whole `model.json` object of a model (weights manifest included). */
 export function modelJson(model: Sequential): Record<string, unknown> {
-  const weights = model.store.layers.flatMap((l) =>
-    l.params.map((p) => ({
-      name: `${l.layer.name}/${p.name}`,
-      shape: [...p.shape],
-      dtype: "float32",
-    }))
-  );
+  const weights = model.namedParams().map(({ name, param }) => ({
+    name,
+    shape: [...param.shape],
+    dtype: "float32",
+  }));
   return {
     format: "layers-model",
     generatedBy: "deno-cnn",

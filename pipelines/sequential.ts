@@ -29,7 +29,7 @@ import {
 import { type Backend, cpuBackend } from "../engine/backend.ts";
 import { Random, type RandomState } from "../engine/random.ts";
 import { type Shape, sizeOf, type Tensor } from "../engine/tensor.ts";
-import { Layer, uniqueName } from "../layers/layer.ts";
+import { Layer, type Param, uniqueName } from "../layers/layer.ts";
 import { getLoss, type Loss } from "../layers/losses.ts";
 import { getOptimizer, type Optimizer, type ParamRange } from "../layers/optimizers.ts";
 import { buildLayers, type ParamStore } from "../layers/params.ts";
@@ -545,31 +545,40 @@ export class Sequential {
     return predictStream(this, options);
   }
 
+  /**
+   * Every parameter in layer order with its Keras weight name (`conv2d/kernel`): the order of
+   * `getWeights`, of the saved weights manifest and of checkpoints.
+   */
+  namedParams(): { name: string; param: Param }[] {
+    return this.store.layers.flatMap((l) =>
+      l.params.map((param) => ({ name: `${l.layer.name}/${param.name}`, param }))
+    );
+  }
+
   /** Copies of every parameter, in layer order (Keras's `get_weights`). */
   getWeights(): Tensor[] {
-    return this.store.layers.flatMap((l) =>
-      l.params.map((p) => ({ shape: p.shape, data: p.value.slice() }))
-    );
+    return this.namedParams().map(({ param }) => ({
+      shape: param.shape,
+      data: param.value.slice(),
+    }));
   }
 
   /** Sets every parameter from tensors in `getWeights` order; shapes must match. */
   setWeights(weights: readonly Tensor[]): void {
-    const params = this.store.layers.flatMap((l) =>
-      l.params.map((p) => ({ layer: l.layer.name, p }))
-    );
+    const params = this.namedParams();
     if (weights.length !== params.length) {
       throw new RangeError(
         `Cannot set the weights of "${this.name}": expected ${params.length} tensors, received ${weights.length}`,
       );
     }
-    params.forEach(({ layer, p }, i) => {
+    params.forEach(({ name, param }, i) => {
       const w = weights[i]!;
-      if (w.shape.join() !== p.shape.join()) {
+      if (w.shape.join() !== param.shape.join()) {
         throw new TypeError(
-          `Cannot set ${layer}/${p.name}: expected shape [${p.shape}], received [${w.shape}]`,
+          `Cannot set ${name}: expected shape [${param.shape}], received [${w.shape}]`,
         );
       }
-      p.value.set(w.data);
+      param.value.set(w.data);
     });
   }
 }
