@@ -118,3 +118,51 @@ export {
 } from "./pipelines/confusion_matrix.ts";
 export { convActivations, writeVisualizations } from "./pipelines/activation_maps.ts";
 export { encodePng, writePng } from "./pipelines/png_encode.ts";
+
+// types that the public API mentions
+export type { ActivationName } from "./engine/kernels/activations.ts";
+export type { RandomState } from "./engine/random.ts";
+export type { WasmBackendOptions } from "./engine/wasm/wasm_backend.ts";
+export type { BackwardOptions, LayerOptions, ParamSpec } from "./layers/layer.ts";
+export type { OperatorContext } from "./layers/operator.ts";
+export type { ParamRange } from "./layers/optimizers.ts";
+export type { ParamStore } from "./layers/params.ts";
+export type { ExampleInfo, LayerOutput } from "./pipelines/activation_maps.ts";
+export type { BatchOptions } from "./pipelines/batch.ts";
+export type { BatchLogs } from "./pipelines/callbacks.ts";
+export type { Checkpoint, CheckpointerOptions } from "./pipelines/checkpoint.ts";
+export type { ConfusionMatrix, ConfusionMatrixOptions } from "./pipelines/confusion_matrix.ts";
+export type { ExplainableModel, ExplainRow } from "./pipelines/explain.ts";
+export type { FromTensorsOptions } from "./pipelines/from_tensors.ts";
+export type { FilterResponse, FilterSetting, HandFilter } from "./pipelines/hand_filters.ts";
+export type { IdxArray, IdxParserOptions } from "./pipelines/idx.ts";
+export type { MapView } from "./pipelines/image_grid.ts";
+export type { ImageInputOptions, ImageItem } from "./pipelines/image_input.ts";
+export type { LoadModelOptions } from "./pipelines/load_model.ts";
+export type { LoadMnistSplitOptions, MnistSplit } from "./pipelines/mnist_files.ts";
+export type { MnistTrainingOptions, MnistTrainingResult } from "./pipelines/mnist_training.ts";
+export type { ModelOptions } from "./pipelines/models.ts";
+export type { DecodePngOptions, GrayImage } from "./pipelines/png_decode.ts";
+export type { RgbImage } from "./pipelines/png_encode.ts";
+export type {
+  BatchInfo,
+  ImageId,
+  ImageRecord,
+  MicroBatchOptions,
+} from "./pipelines/predict_stream.ts";
+export type { Evaluation, ResumePoint, TrainingProgress } from "./pipelines/sequential.ts";
+export type { PredictionServer, PredictionServerOptions } from "./pipelines/server.ts";
+export type { ShuffleOptions } from "./pipelines/shuffle.ts";
+export type { MetricsRecord } from "./pipelines/svg_plot.ts";
+export { Counter } from "./pipelines/metrics_registry.ts";
+export { Gauge } from "./pipelines/metrics_registry.ts";
+export { Histogram } from "./pipelines/metrics_registry.ts";
+export { Pooling2D } from "./layers/pooling2d.ts";
+export type { Tile } from "./engine/wasm/codegen.ts";
+export type { Initializer } from "./layers/initializers.ts";
+export type { CheckpointHeader } from "./pipelines/checkpoint.ts";
+export type { AxisArithmetic, StrideWarning } from "./pipelines/explain.ts";
+export type { IdxExpectation } from "./pipelines/idx.ts";
+export type { DecodedImage, ImageError } from "./pipelines/image_input.ts";
+export type { Labels } from "./pipelines/metrics_registry.ts";
+export type { EpochRecord, TestRecord } from "./pipelines/svg_plot.ts";
