@@ -31,8 +31,13 @@ import {
  * replaces the worker), and no parameter was updated.
  */
 export class KernelFaultError extends Error {
+  /** Always `KernelFaultError`. */
   override name = "KernelFaultError";
-  /** @param kernel the kernel that failed, e.g. `conv2dForward` */
+  /**
+   * Creates the error for the failed kernel, with the message and options of `Error`.
+   *
+   * @param kernel the kernel that failed, e.g. `conv2dForward`
+   */
   constructor(readonly kernel: string, message: string, options?: ErrorOptions) {
     super(message, options);
   }
@@ -96,11 +101,16 @@ export interface Backend {
     outDim: number,
   ): void;
 
+  /** Max pooling: writes y (N, outH, outW, C) and each output's input index to `argmax`. */
   maxPoolForward(y: Float32Array, argmax: Int32Array, x: Float32Array, info: Conv2DInfo): void;
+  /** Max pooling backward: routes dy to the `argmax` inputs of dx (N, H, W, C). */
   maxPoolBackward(dx: Float32Array, dy: Float32Array, argmax: Int32Array, info: Conv2DInfo): void;
+  /** Average pooling: writes y (N, outH, outW, C) from x (N, H, W, C). */
   avgPoolForward(y: Float32Array, x: Float32Array, info: Conv2DInfo): void;
+  /** Average pooling backward: spreads dy evenly over each window into dx. */
   avgPoolBackward(dx: Float32Array, dy: Float32Array, info: Conv2DInfo): void;
 
+  /** Applies activation `name` to `size` values of x into y, in rows of `cols` (softmax's axis). */
   activationForward(
     name: ActivationName,
     y: Float32Array,
@@ -108,6 +118,7 @@ export interface Backend {
     size: number,
     cols: number,
   ): void;
+  /** dx from dy and the activation's output y, for `size` values in rows of `cols`. */
   activationBackward(
     name: ActivationName,
     dx: Float32Array,

@@ -16,20 +16,33 @@ export type Padding = "valid" | "same";
 export interface Conv2DInfo {
   /** Batch size N. */
   readonly batch: number;
+  /** Input height. */
   readonly inH: number;
+  /** Input width. */
   readonly inW: number;
+  /** Input channels. */
   readonly inC: number;
+  /** Output height. */
   readonly outH: number;
+  /** Output width. */
   readonly outW: number;
   /** Output channels: the filter count for a convolution, `inC` for pooling. */
   readonly outC: number;
+  /** Kernel (window) height. */
   readonly kH: number;
+  /** Kernel (window) width. */
   readonly kW: number;
+  /** Stride along the height. */
   readonly strideH: number;
+  /** Stride along the width. */
   readonly strideW: number;
+  /** Zero rows added above the input (`same` padding only). */
   readonly padTop: number;
+  /** Zero columns added left of the input (`same` padding only). */
   readonly padLeft: number;
+  /** Zero rows added below the input (`same` padding only). */
   readonly padBottom: number;
+  /** Zero columns added right of the input (`same` padding only). */
   readonly padRight: number;
 }
 

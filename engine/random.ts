@@ -9,7 +9,9 @@
 
 /** A generator's full state (see {@linkcode Random.getState}). */
 export interface RandomState {
+  /** The four 32-bit words of the xoshiro128** state. */
   readonly s: readonly number[];
+  /** The cached second normal of the last Box-Muller pair, or null. */
   readonly spareNormal: number | null;
 }
 

@@ -11,7 +11,9 @@ export type Shape = readonly number[];
 
 /** A dense float32 tensor, row-major. `data.length` equals the product of `shape`. */
 export interface Tensor {
+  /** The dimensions, e.g. (N, H, W, C). */
   readonly shape: Shape;
+  /** The values, row-major; length is the product of `shape`. */
   readonly data: Float32Array;
 }
 

@@ -26,13 +26,16 @@ interface Saved {
 
 /** Average pooling over 2-D windows. */
 export class AveragePooling2D extends Pooling2D {
+  /** Keras class name, `AveragePooling2D`. */
   readonly className = "AveragePooling2D";
   #buffers = new BufferCache();
 
+  /** Creates the layer (default pool size [2, 2], strides = pool size, `valid`). */
   constructor(options: Pooling2DOptions = {}) {
     super(options, "AveragePooling2D");
   }
 
+  /** Averages each window: x (N, H, W, C) to (N, outH, outW, C). */
   forward(x: Tensor, ctx: RunContext): Tensor {
     const info = this.info(x.shape[0]!, x.shape.slice(1));
     const size = info.batch * info.outH * info.outW * info.outC;
@@ -42,6 +45,7 @@ export class AveragePooling2D extends Pooling2D {
     return { shape: [info.batch, info.outH, info.outW, info.outC], data: y };
   }
 
+  /** Spreads dy evenly over each window; dx has x's shape, or null when skipped. */
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
     const { x, info } = ctx.tape!.get<Saved>(this);
     if (options.skipInputGradient) return null;

@@ -31,7 +31,9 @@ import * as v from "./_validate.ts";
 
 /** Conv2D options (Keras names, camelCase). */
 export interface Conv2DOptions extends LayerOptions {
+  /** Number of output channels (Keras `filters`). */
   filters: number;
+  /** Kernel height and width, or one number for both (Keras `kernel_size`). */
   kernelSize: number | readonly [number, number];
   /** Default 1. */
   strides?: number | readonly [number, number];
@@ -55,17 +57,27 @@ interface Saved {
 
 /** A 2-D convolution layer. */
 export class Conv2D extends Layer {
+  /** Keras class name, `Conv2D`. */
   readonly className = "Conv2D";
+  /** Number of output channels. */
   readonly filters: number;
+  /** Kernel size as [height, width]. */
   readonly kernelSize: [number, number];
+  /** Strides as [height, width] (default [1, 1]). */
   readonly strides: [number, number];
+  /** Padding mode, `valid` or `same` (default `valid`). */
   readonly padding: Padding;
+  /** Fused activation applied to the output (`linear` for none). */
   readonly activation: ActivationName;
+  /** Whether the layer has a bias of shape [filters] (default true). */
   readonly useBias: boolean;
+  /** Kernel initializer name (default `glorot_uniform`). */
   readonly kernelInitializer: string;
+  /** Bias initializer name (default `zeros`). */
   readonly biasInitializer: string;
   #buffers = new BufferCache();
 
+  /** Creates the layer; throws on invalid options or unknown initializers. */
   constructor(options: Conv2DOptions) {
     super(options, "Conv2D");
     this.filters = v.positiveInt("Conv2D", "filters", options.filters);
@@ -89,6 +101,7 @@ export class Conv2D extends Layer {
     });
   }
 
+  /** Output shape (outH, outW, filters) for a per-example input shape (H, W, C); throws if it does not fit. */
   computeOutputShape(inputShape: Shape): Shape {
     v.expectRank("Conv2D", inputShape, 3, "images (height, width, channels)");
     const info = this.#info(1, inputShape);
@@ -100,6 +113,7 @@ export class Conv2D extends Layer {
     return [info.outH, info.outW, this.filters];
   }
 
+  /** Kernel [kh, kw, C, filters] (HWIO) and, if `useBias`, bias [filters]. */
   override paramSpecs(inputShape: Shape): ParamSpec[] {
     const inC = inputShape[2]!;
     const specs: ParamSpec[] = [{
@@ -117,6 +131,7 @@ export class Conv2D extends Layer {
     return specs;
   }
 
+  /** Convolves x of shape (N, H, W, C) to (N, outH, outW, filters) and applies the activation. */
   forward(x: Tensor, ctx: RunContext): Tensor {
     const [kernel, bias] = this.params;
     const info = this.#info(x.shape[0]!, x.shape.slice(1));
@@ -129,6 +144,7 @@ export class Conv2D extends Layer {
     return { shape: [info.batch, info.outH, info.outW, info.outC], data: y };
   }
 
+  /** Accumulates kernel/bias gradients and returns dx of shape (N, H, W, C), or null when skipped. */
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
     const { x, y, info } = ctx.tape!.get<Saved>(this);
     const [kernel, bias] = this.params;
@@ -146,6 +162,7 @@ export class Conv2D extends Layer {
     return { shape: x.shape, data: dx };
   }
 
+  /** The Keras/TF.js config of this layer. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),

@@ -28,6 +28,7 @@ import * as v from "./_validate.ts";
 
 /** Dense options (Keras names, camelCase). */
 export interface DenseOptions extends LayerOptions {
+  /** Number of output units (Keras `units`). */
   units: number;
   /** Default linear (none). */
   activation?: ActivationName | null;
@@ -46,14 +47,21 @@ interface Saved {
 
 /** A fully connected layer. */
 export class Dense extends Layer {
+  /** Keras class name, `Dense`. */
   readonly className = "Dense";
+  /** Number of output units. */
   readonly units: number;
+  /** Fused activation applied to the output (`linear` for none). */
   readonly activation: ActivationName;
+  /** Whether the layer has a bias of shape [units] (default true). */
   readonly useBias: boolean;
+  /** Kernel initializer name (default `glorot_uniform`). */
   readonly kernelInitializer: string;
+  /** Bias initializer name (default `zeros`). */
   readonly biasInitializer: string;
   #buffers = new BufferCache();
 
+  /** Creates the layer; throws on invalid options or unknown initializers. */
   constructor(options: DenseOptions) {
     super(options, "Dense");
     this.units = v.positiveInt("Dense", "units", options.units);
@@ -65,11 +73,13 @@ export class Dense extends Layer {
     getInitializer(this.biasInitializer, "biasInitializer", "Dense");
   }
 
+  /** Output shape (units) for a per-example input of shape (features); throws on other ranks. */
   computeOutputShape(inputShape: Shape): Shape {
     v.expectRank("Dense", inputShape, 1, "vectors (add a Flatten layer before Dense)");
     return [this.units];
   }
 
+  /** Kernel [features, units] and, if `useBias`, bias [units]. */
   override paramSpecs(inputShape: Shape): ParamSpec[] {
     const specs: ParamSpec[] = [{
       name: "kernel",
@@ -86,6 +96,7 @@ export class Dense extends Layer {
     return specs;
   }
 
+  /** Maps x of shape (N, features) to (N, units) and applies the activation. */
   forward(x: Tensor, ctx: RunContext): Tensor {
     const [kernel, bias] = this.params;
     const batch = x.shape[0]!;
@@ -106,6 +117,7 @@ export class Dense extends Layer {
     return { shape: [batch, this.units], data: y };
   }
 
+  /** Accumulates kernel/bias gradients and returns dx of shape (N, features), or null when skipped. */
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
     const { x, y } = ctx.tape!.get<Saved>(this);
     const [kernel, bias] = this.params;
@@ -131,6 +143,7 @@ export class Dense extends Layer {
     return { shape: x.shape, data: dx };
   }
 
+  /** The Keras/TF.js config of this layer. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),

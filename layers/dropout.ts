@@ -32,19 +32,24 @@ export interface DropoutOptions extends LayerOptions {
 
 /** Inverted dropout. */
 export class Dropout extends Layer {
+  /** Keras class name, `Dropout`. */
   readonly className = "Dropout";
+  /** Fraction of inputs dropped while training, in [0, 1). */
   readonly rate: number;
   #buffers = new BufferCache();
 
+  /** Creates the layer; throws unless `rate` is in [0, 1). */
   constructor(options: DropoutOptions) {
     super(options, "Dropout");
     this.rate = v.rate("Dropout", "rate", options.rate);
   }
 
+  /** Output shape: the same as the input shape. */
   computeOutputShape(inputShape: Shape): Shape {
     return inputShape;
   }
 
+  /** While training, zeroes each input with probability `rate` and scales the rest by 1 / (1 - rate); otherwise returns x. */
   forward(x: Tensor, ctx: RunContext): Tensor {
     if (!ctx.training || this.rate === 0) {
       ctx.tape?.save(this, null);
@@ -64,6 +69,7 @@ export class Dropout extends Layer {
     return { shape: x.shape, data: y };
   }
 
+  /** Returns dy times the saved mask (dy itself in inference), or null when skipped. */
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
     const mask = ctx.tape!.get<Float32Array | null>(this);
     if (options.skipInputGradient) return null;
@@ -73,6 +79,7 @@ export class Dropout extends Layer {
     return { shape: dy.shape, data: dx };
   }
 
+  /** The Keras/TF.js config of this layer. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), rate: this.rate, noiseShape: null, seed: null };
   }

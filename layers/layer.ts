@@ -24,15 +24,21 @@ import type { Initializer } from "./initializers.ts";
 export interface Param {
   /** Keras's weight name, e.g. `kernel` or `bias` (the model prefixes the layer name). */
   readonly name: string;
+  /** Shape of the parameter, e.g. [kh, kw, inC, filters] for a conv kernel. */
   readonly shape: Shape;
+  /** The parameter's values, a view into the model's flat value buffer. */
   readonly value: Float32Array;
+  /** The parameter's gradient, a view into the model's flat gradient buffer. */
   readonly grad: Float32Array;
 }
 
 /** What a layer asks of the model before build: a parameter's name, shape and initializer. */
 export interface ParamSpec {
+  /** Keras's weight name, e.g. `kernel` or `bias`. */
   readonly name: string;
+  /** Shape of the parameter. */
   readonly shape: Shape;
+  /** How the parameter's values are initialized. */
   readonly initializer: Initializer;
 }
 
@@ -46,11 +52,13 @@ export interface BackwardOptions {
 
 /** What the forward and backward passes run with. */
 export interface RunContext {
+  /** The backend the kernels run on. */
   readonly backend: Backend;
   /** Dropout is active only when training. */
   readonly training: boolean;
   /** Where forwards save what their backward needs; null in inference (nothing is saved). */
   readonly tape: Tape | null;
+  /** The generator dropout draws its masks from. */
   readonly random: Random;
 }
 
@@ -116,7 +124,9 @@ export interface LayerOptions {
 export abstract class Layer {
   /** The Keras class name, e.g. `Conv2D`. */
   abstract readonly className: string;
+  /** The layer's name, unique by default (e.g. `conv2d_1`). */
   readonly name: string;
+  /** Whether the optimizer updates this layer's parameters (default true). */
   readonly trainable: boolean;
   /** Per-example input shape given in the options, if any. */
   readonly declaredInputShape: Shape | null;
@@ -125,6 +135,7 @@ export abstract class Layer {
   /** Parameter views once built, in `paramSpecs` order. */
   params: Param[] = [];
 
+  /** Sets the name (default from `className`), trainability and declared input shape. */
   constructor(options: LayerOptions, className: string) {
     this.name = options.name ?? uniqueName(toSnakeCase(className));
     this.trainable = options.trainable ?? true;

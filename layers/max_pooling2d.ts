@@ -27,13 +27,16 @@ interface Saved {
 
 /** Max pooling over 2-D windows. */
 export class MaxPooling2D extends Pooling2D {
+  /** Keras class name, `MaxPooling2D`. */
   readonly className = "MaxPooling2D";
   #buffers = new BufferCache();
 
+  /** Creates the layer (default pool size [2, 2], strides = pool size, `valid`). */
   constructor(options: Pooling2DOptions = {}) {
     super(options, "MaxPooling2D");
   }
 
+  /** Takes each window's maximum: x (N, H, W, C) to (N, outH, outW, C). */
   forward(x: Tensor, ctx: RunContext): Tensor {
     const info = this.info(x.shape[0]!, x.shape.slice(1));
     const size = info.batch * info.outH * info.outW * info.outC;
@@ -45,6 +48,7 @@ export class MaxPooling2D extends Pooling2D {
     return { shape: [info.batch, info.outH, info.outW, info.outC], data: y };
   }
 
+  /** Routes dy to each window's maximum; dx has x's shape, or null when skipped. */
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
     const { x, argmax, info } = ctx.tape!.get<Saved>(this);
     if (options.skipInputGradient) return null;

@@ -8,7 +8,9 @@
 
 /** A contiguous range of trainable parameters in the flat buffers. */
 export interface ParamRange {
+  /** First index of the range in the flat buffers (inclusive). */
   readonly start: number;
+  /** One past the last index of the range (exclusive). */
   readonly end: number;
 }
 
@@ -16,6 +18,7 @@ export interface ParamRange {
 export interface Optimizer {
   /** Keras's name, e.g. `rmsprop`. */
   readonly name: string;
+  /** Step size; may be changed between steps (e.g. by a scheduler). */
   learningRate: number;
   /** Applies one update. */
   step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void;
@@ -86,16 +89,21 @@ export interface SGDOptions {
 
 /** Stochastic gradient descent with optional (Nesterov) momentum: m = mu m - lr g; w += m. */
 export class SGD extends BaseOptimizer {
+  /** Keras's name, `sgd`. */
   readonly name = "sgd";
+  /** Momentum factor mu in [0, 1]; 0 means plain SGD (default 0). */
   readonly momentum: number;
+  /** Whether to use Nesterov momentum (default false). */
   readonly nesterov: boolean;
 
+  /** Creates SGD (default learning rate 0.01); throws on out-of-range options. */
   constructor(options: SGDOptions = {}) {
     super(options.learningRate ?? 0.01, "SGD");
     this.momentum = checkRate("SGD", "momentum", options.momentum ?? 0, 0, 1);
     this.nesterov = options.nesterov ?? false;
   }
 
+  /** Applies one SGD update to `values` over the trainable ranges. */
   step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void {
     const lr = this.learningRate, mu = this.momentum;
     this.iterations++;
@@ -116,6 +124,7 @@ export class SGD extends BaseOptimizer {
     }
   }
 
+  /** The Keras/TF.js config, with `momentum` and `nesterov`. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), momentum: this.momentum, nesterov: this.nesterov };
   }
@@ -140,11 +149,16 @@ export interface RMSpropOptions {
  * that floors the denominator at 3.2e-4 and slows every weight whose gradient is smaller.
  */
 export class RMSprop extends BaseOptimizer {
+  /** Keras's name, `rmsprop`. */
   readonly name = "rmsprop";
+  /** Decay rate of the squared-gradient average (default 0.9). */
   readonly rho: number;
+  /** Momentum factor in [0, 1] (default 0). */
   readonly momentum: number;
+  /** Small constant added to the denominator (default 1e-7). */
   readonly epsilon: number;
 
+  /** Creates RMSprop (default learning rate 0.001); throws on out-of-range options. */
   constructor(options: RMSpropOptions = {}) {
     super(options.learningRate ?? 0.001, "RMSprop");
     this.rho = checkRate("RMSprop", "rho", options.rho ?? 0.9, 0, 1);
@@ -152,6 +166,7 @@ export class RMSprop extends BaseOptimizer {
     this.epsilon = checkRate("RMSprop", "epsilon", options.epsilon ?? 1e-7, 0, Infinity);
   }
 
+  /** Applies one RMSprop update to `values` over the trainable ranges. */
   step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void {
     const lr = this.learningRate, rho = this.rho, eps = this.epsilon, mu = this.momentum;
     this.iterations++;
@@ -172,6 +187,7 @@ export class RMSprop extends BaseOptimizer {
     }
   }
 
+  /** The Keras/TF.js config, with `rho`, `momentum` and `epsilon`. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), rho: this.rho, momentum: this.momentum, epsilon: this.epsilon };
   }
@@ -194,11 +210,16 @@ export interface AdamOptions {
  * w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps).
  */
 export class Adam extends BaseOptimizer {
+  /** Keras's name, `adam`. */
   readonly name = "adam";
+  /** Decay rate of the first-moment estimate (default 0.9). */
   readonly beta1: number;
+  /** Decay rate of the second-moment estimate (default 0.999). */
   readonly beta2: number;
+  /** Small constant added to the denominator (default 1e-7). */
   readonly epsilon: number;
 
+  /** Creates Adam (default learning rate 0.001); throws on out-of-range options. */
   constructor(options: AdamOptions = {}) {
     super(options.learningRate ?? 0.001, "Adam");
     this.beta1 = checkRate("Adam", "beta1", options.beta1 ?? 0.9, 0, 1);
@@ -206,6 +227,7 @@ export class Adam extends BaseOptimizer {
     this.epsilon = checkRate("Adam", "epsilon", options.epsilon ?? 1e-7, 0, Infinity);
   }
 
+  /** Applies one bias-corrected Adam update to `values` over the trainable ranges. */
   step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void {
     const b1 = this.beta1, b2 = this.beta2, eps = this.epsilon;
     this.iterations++;
@@ -225,6 +247,7 @@ export class Adam extends BaseOptimizer {
     }
   }
 
+  /** The Keras/TF.js config, with `beta1`, `beta2` and `epsilon`. */
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
   }

@@ -14,7 +14,9 @@ import type { Layer, Param } from "./layer.ts";
 
 /** The flat buffers and the layers' views into them. */
 export interface ParamStore {
+  /** All parameter values, one flat buffer. */
   readonly values: Float32Array;
+  /** All parameter gradients, one flat buffer the size of `values`. */
   readonly grads: Float32Array;
   /** Per layer, in order: its params (views) and its offset range in the flat buffers. */
   readonly layers: { layer: Layer; params: Param[]; start: number; end: number }[];

@@ -22,10 +22,14 @@ export interface Pooling2DOptions extends LayerOptions {
 
 /** Base class of the 2-D pooling layers. */
 export abstract class Pooling2D extends Layer {
+  /** Pooling window as [height, width] (default [2, 2]). */
   readonly poolSize: [number, number];
+  /** Strides as [height, width] (default: `poolSize`). */
   readonly strides: [number, number];
+  /** Padding mode, `valid` or `same` (default `valid`). */
   readonly padding: Padding;
 
+  /** Validates the options; `className` names the subclass in errors and default names. */
   constructor(options: Pooling2DOptions, className: string) {
     super(options, className);
     this.poolSize = v.intPair(className, "poolSize", options.poolSize ?? 2);
@@ -45,6 +49,7 @@ export abstract class Pooling2D extends Layer {
     });
   }
 
+  /** Output shape (outH, outW, C) for a per-example input shape (H, W, C); throws if it does not fit. */
   computeOutputShape(inputShape: Shape): Shape {
     v.expectRank(this.className, inputShape, 3, "images (height, width, channels)");
     const info = this.info(1, inputShape);
@@ -56,6 +61,7 @@ export abstract class Pooling2D extends Layer {
     return [info.outH, info.outW, info.outC];
   }
 
+  /** The Keras/TF.js config of this layer. */
   override getConfig(): Record<string, unknown> {
     return {
       ...super.getConfig(),

@@ -10,12 +10,15 @@ import type { Tape } from "./layer.ts";
 
 /** A minibatch: inputs `[N, ...]` and targets `[N, ...]` (one-hot, or integer labels `[N]`). */
 export interface Batch {
+  /** The inputs, (N, ...). */
   readonly x: Tensor;
+  /** The targets: one-hot (N, classes) or integer labels (N). */
   readonly y: Tensor;
 }
 
 /** One step in flight: the batch, the current activation, and what the loss found. */
 export interface Step {
+  /** The minibatch being trained or evaluated. */
   readonly batch: Batch;
   /** The activation after the layers run so far (the model's output after the last one). */
   readonly x: Tensor;
@@ -39,6 +42,7 @@ export interface StepMetrics {
   readonly step: number;
   /** Examples in the batch. */
   readonly size: number;
+  /** Mean loss of the batch. */
   readonly loss: number;
   /** Correct predictions in the batch. */
   readonly correct: number;

@@ -26,6 +26,7 @@ export interface FloatMap extends MapView {
 
 /** One layer's output for one input. */
 export interface LayerOutput {
+  /** The layer that produced the output. */
   readonly layer: Layer;
   /** Index of the layer in the model. */
   readonly index: number;
@@ -178,6 +179,7 @@ export function filterGridImage(model: Sequential): RgbImage {
 export interface ExampleInfo {
   /** The image as a map (values as the network sees them). */
   readonly image: MapView;
+  /** The true class (digit). */
   readonly label: number;
   /** Its index in the test split. */
   readonly index: number;

@@ -25,7 +25,9 @@ const VERSION = 1;
 
 /** A checkpoint file that cannot be used: names the file, what was expected and what was found. */
 export class CheckpointError extends Error {
+  /** Always `CheckpointError`. */
   override name = "CheckpointError";
+  /** Creates an error for `file`, with `detail` saying what is wrong. */
   constructor(readonly file: string, detail: string) {
     super(`${file}: ${detail}`);
   }
@@ -33,7 +35,9 @@ export class CheckpointError extends Error {
 
 /** The JSON header of a checkpoint. */
 export interface CheckpointHeader {
+  /** Format tag, always `deno-cnn-checkpoint`. */
   format: "deno-cnn-checkpoint";
+  /** Format version (currently 1). */
   version: number;
   /** Free-form description of the run; a resume refuses a checkpoint of another run. */
   run: Record<string, unknown>;
@@ -41,26 +45,36 @@ export interface CheckpointHeader {
   params: { name: string; shape: number[] }[];
   /** The epoch to continue (0-based) and the steps of it already done. */
   epoch: number;
+  /** Steps of `epoch` already done. */
   step: number;
-  /** Whether `epoch` is a fresh epoch (step 0, after an epoch end). */
+  /** The generator's state after `step` steps of `epoch` (its state at the epoch's start when step is 0). */
   random: RandomState;
+  /** The generator's state when the epoch began (it drew the epoch's shuffle). */
   epochStartRandom: RandomState;
+  /** Running sums of the epoch so far: examples seen, loss sum and correct predictions. */
   totals: { seen: number; lossSum: number; correct: number };
+  /** Metrics of the epochs completed so far. */
   history: History;
+  /** The optimizer's name, config, iteration count and slot layout. */
   optimizer: {
     name: string;
     config: Record<string, unknown>;
     iterations: number;
     slots: { name: string; length: number }[];
   };
+  /** Length in bytes of the payload after the header. */
   payloadBytes: number;
+  /** CRC-32 of the payload, checked on read. */
   crc32: number;
 }
 
 /** A checkpoint read back: its header and the float arrays of its payload. */
 export interface Checkpoint {
+  /** The checkpoint's header. */
   header: CheckpointHeader;
+  /** All model parameters, flat, in the model's order. */
   weights: Float32Array;
+  /** Optimizer slot variables by name. */
   slots: Record<string, Float32Array>;
 }
 
@@ -274,6 +288,7 @@ export class Checkpointer implements Callback {
   #pending: Promise<void> = Promise.resolve();
   #error: unknown = null;
 
+  /** Checkpoints `model` into `dir` (file `checkpoint.ckpt`). */
   constructor(
     readonly model: Sequential,
     readonly dir: string,
@@ -305,11 +320,13 @@ export class Checkpointer implements Callback {
     if (this.#error !== null) throw this.#error;
   }
 
+  /** Queues a checkpoint every `everySteps` steps, if set. */
   onBatchEnd(step: { step: number }): void {
     const every = this.options.everySteps;
     if (every !== undefined && every > 0 && step.step % every === 0) this.#queue();
   }
 
+  /** Queues a checkpoint at the end of each epoch. */
   onEpochEnd(): void {
     this.#queue();
   }

@@ -23,6 +23,7 @@ import type { Sequential } from "./sequential.ts";
 
 /** A confusion matrix: rows are true classes, columns predicted classes. */
 export interface ConfusionMatrix {
+  /** Number of classes (rows and columns). */
   readonly numClasses: number;
   /** `counts[trueClass][predictedClass]`. */
   readonly counts: number[][];

@@ -33,14 +33,19 @@ import type { Sequential } from "./sequential.ts";
 
 /** The arithmetic of one spatial axis of a sliding window (conv or pooling). */
 export interface AxisArithmetic {
+  /** Which spatial axis this is. */
   readonly axis: "height" | "width";
   /** Input length N, window F, stride S. */
   readonly input: number;
+  /** Window length F along this axis (kernel or pool size). */
   readonly window: number;
+  /** Stride S along this axis. */
   readonly stride: number;
+  /** Keras padding mode, `valid` or `same`. */
   readonly padding: Padding;
   /** Zero rows/columns added before and after (`same` only). */
   readonly padBefore: number;
+  /** Zero rows/columns added after the input (`same` only). */
   readonly padAfter: number;
   /** `(N - F) / S + 1` before rounding down (`valid`), or `N / S` before rounding up (`same`). */
   readonly exact: number;
@@ -54,37 +59,47 @@ export interface AxisArithmetic {
 
 /** A configuration whose windows miss input pixels (Keras drops them without a word). */
 export interface StrideWarning {
+  /** Name of the layer the warning is about. */
   readonly layer: string;
   /** `height and width` when both axes drop the same indices (one message for both). */
   readonly axis: "height" | "width" | "height and width";
   /** The input indices (0-based) no window reaches. */
   readonly dropped: readonly number[];
+  /** The warning in words. */
   readonly message: string;
 }
 
 /** One layer of the explanation. */
 export interface ExplainRow {
+  /** The layer's name. */
   readonly name: string;
+  /** The layer's Keras class name, e.g. `Conv2D`. */
   readonly className: string;
   /** e.g. `32 filters 3x3, stride 1, padding valid, relu`. */
   readonly description: string;
   /** Per-example shapes. */
   readonly inputShape: Shape;
+  /** Per-example output shape. */
   readonly outputShape: Shape;
   /** Sliding-window arithmetic per axis (empty for layers without a window). */
   readonly axes: readonly AxisArithmetic[];
   /** The output-size reasoning in one line, e.g. `(28 - 3) / 1 + 1 = 26`, `4 * 4 * 64 = 1,024`. */
   readonly outputFormula: string;
+  /** Number of parameters of the layer. */
   readonly params: number;
   /** The parameter count worked out, e.g. `(3*3*1 + 1) * 32 = 320`. */
   readonly paramFormula: string;
+  /** Windows of this layer that miss input pixels. */
   readonly warnings: readonly StrideWarning[];
 }
 
 /** What {@linkcode explainModel} reads of a model: a `Sequential` fits. */
 export interface ExplainableModel {
+  /** The model's name, if any. */
   readonly name?: string;
+  /** The layers, in order. */
   readonly layers: readonly Layer[];
+  /** Per-example input shape, e.g. (28, 28, 1). */
   readonly inputShape: Shape;
 }
 

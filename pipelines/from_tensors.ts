@@ -16,6 +16,7 @@ import { emitPaced } from "./_yield.ts";
 
 /** Options of {@linkcode fromTensors}. */
 export interface FromTensorsOptions {
+  /** Rows per batch (the last batch may be smaller). */
   batchSize: number;
   /** Reshuffle each subscription (default false). */
   shuffle?: boolean;
@@ -23,6 +24,7 @@ export interface FromTensorsOptions {
   random?: Random;
   /** Use rows [start, end) only (default: all). */
   start?: number;
+  /** End of the row range, exclusive (default: the row count). */
   end?: number;
   /**
    * Yield to the event loop every few milliseconds (default true). With false, a subscription

@@ -27,6 +27,8 @@ import { IdxFormatError } from "./idx.ts";
  */
 export class GzipFormatError extends IdxFormatError {
   /**
+   * Creates the error; the message reads `FILE: detail`.
+   *
    * @param file The gzip file; it prefixes the message.
    * @param detail What is wrong with it.
    * @param options Standard error options, e.g. fflate's error as `cause`.

@@ -28,12 +28,15 @@ export interface HandFilter {
   readonly name: string;
   /** What it is called in the lecture, e.g. `horizontal line`. */
   readonly title: string;
+  /** Number of weight rows (filter height). */
   readonly rows: number;
+  /** Number of weight columns (filter width). */
   readonly cols: number;
   /** The weights actually applied (the Gaussian's already divided by 273). */
   readonly weights: Float32Array;
   /** The integer weights as printed in the lecture, and what they are divided by (1 if not). */
   readonly integerWeights: readonly number[];
+  /** What the integer weights are divided by (1 if not divided). */
   readonly divisor: number;
 }
 
@@ -110,7 +113,9 @@ export const PLUS_7X7: MapView = {
 
 /** How a filter slides: its stride and Keras padding mode. */
 export interface FilterSetting {
+  /** Step between window positions, along both axes. */
   readonly stride: number;
+  /** Keras padding mode, `valid` or `same`. */
   readonly padding: Padding;
 }
 
@@ -123,7 +128,9 @@ export const FILTER_SETTINGS: readonly FilterSetting[] = [
 
 /** A filter's response map and the shape arithmetic that produced it. */
 export interface FilterResponse extends MapView {
+  /** The response values, row-major (outH, outW). */
   readonly values: Float32Array;
+  /** The shape arithmetic of the convolution that produced it. */
   readonly info: Conv2DInfo;
 }
 

@@ -45,6 +45,8 @@ export class IdxFormatError extends Error {
   readonly detail: string;
 
   /**
+   * Creates the error; the message reads `FILE: detail`.
+   *
    * @param file The file (path or name) to blame; it prefixes the message.
    * @param detail What was expected and what was found.
    * @param options Standard error options, e.g. the low-level `cause`.

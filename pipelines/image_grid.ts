@@ -18,8 +18,11 @@ export type Rgb = readonly [number, number, number];
 
 /** A 2-D map: `rows * cols` values, row-major, top row first. */
 export interface MapView {
+  /** The `rows * cols` values, row-major. */
   readonly values: ArrayLike<number>;
+  /** Number of rows (height). */
   readonly rows: number;
+  /** Number of columns (width). */
   readonly cols: number;
 }
 

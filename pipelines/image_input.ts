@@ -62,6 +62,8 @@ const MAX_PGM_PIXELS = 16 << 20;
  */
 export class ImageFormatError extends IdxFormatError {
   /**
+   * Creates the error; the message reads `FILE: detail`.
+   *
    * @param file The file, line or request to blame.
    * @param detail What was expected and what was found.
    * @param options Standard error options.
@@ -74,13 +76,17 @@ export class ImageFormatError extends IdxFormatError {
 
 /** A decoded image: its id and 784 values in [0, 1]. */
 export interface DecodedImage {
+  /** The image's id (file name, line number or request id). */
   readonly id: ImageId;
+  /** 784 (28 * 28) grayscale values in [0, 1], row-major. */
   readonly pixels: Float32Array;
 }
 
 /** An image that could not be decoded: its id and why. */
 export interface ImageError {
+  /** The id of the image that failed. */
   readonly id: ImageId;
+  /** Why it could not be decoded. */
   readonly error: string;
 }
 

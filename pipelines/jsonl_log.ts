@@ -12,8 +12,10 @@ const encoder = new TextEncoder();
 
 /** Writes one JSON line per epoch to `path` (truncated when the log opens). */
 export class JsonlLog implements Callback {
+  /** Path of the log file. */
   readonly path: string;
 
+  /** Opens the log at `path`, truncating it unless `append` is set. */
   constructor(path: string, options: { append?: boolean } = {}) {
     this.path = path;
     if (!options.append) Deno.writeTextFileSync(path, "");
@@ -24,6 +26,7 @@ export class JsonlLog implements Callback {
     Deno.writeFileSync(this.path, encoder.encode(JSON.stringify(record) + "\n"), { append: true });
   }
 
+  /** Writes the epoch's record (epochs numbered from 1) with its metrics. */
   onEpochEnd(epoch: number, logs: EpochLogs): void {
     this.write({ epoch: epoch + 1, ...logs });
   }

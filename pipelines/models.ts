@@ -14,7 +14,9 @@ import { Sequential } from "./sequential.ts";
 
 /** Options shared by the model builders. */
 export interface ModelOptions {
+  /** Seed of the model's generator (default 0). */
   seed?: number;
+  /** The compute backend (default: the CPU backend). */
   backend?: Backend;
 }
 

@@ -29,8 +29,11 @@ import { IdxFormatError } from "./idx.ts";
 
 /** A grayscale image: `width * height` values in [0, 1], row-major, 1 = white. */
 export interface GrayImage {
+  /** Width in pixels. */
   readonly width: number;
+  /** Height in pixels. */
   readonly height: number;
+  /** `width * height` gray values in [0, 1], row-major, 1 = white. */
   readonly data: Float32Array;
 }
 
@@ -40,6 +43,8 @@ export interface GrayImage {
  */
 export class PngFormatError extends IdxFormatError {
   /**
+   * Creates the error; the message reads `FILE: detail`.
+   *
    * @param file The file or request to blame.
    * @param detail What was expected and what was found.
    * @param options Standard error options, e.g. the decoder's error as `cause`.

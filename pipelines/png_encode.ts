@@ -12,8 +12,11 @@ import { writeFileAtomic } from "./atomic_write.ts";
 
 /** An 8-bit RGB raster: `width * height * 3` bytes, row-major, top row first. */
 export interface RgbImage {
+  /** Width in pixels. */
   readonly width: number;
+  /** Height in pixels. */
   readonly height: number;
+  /** `width * height * 3` bytes, RGB, row-major, top row first. */
   readonly data: Uint8Array;
 }
 

@@ -50,7 +50,9 @@ export type ImageId = string | number;
 
 /** An image record: the pixels (in [0, 1], `28 * 28` for MNIST models) and an optional id. */
 export interface ImageRecord {
+  /** Optional id, echoed in the prediction. */
   readonly id?: ImageId;
+  /** The pixels, in [0, 1] (`28 * 28` values for MNIST models). */
   readonly pixels: Float32Array;
 }
 

@@ -98,6 +98,7 @@ export class ProgressBar implements Callback {
   #lastDraw = -Infinity;
   #lastWidth = 0;
 
+  /** Creates a bar writing to stdout by default (verbose 1, redrawn on a terminal). */
   constructor(options: ProgressBarOptions = {}) {
     this.#verbose = options.verbose ?? 1;
     this.#steps = options.steps;
@@ -107,11 +108,13 @@ export class ProgressBar implements Callback {
     this.#now = options.now ?? (() => performance.now());
   }
 
+  /** Takes the epoch count and, unless given in the options, the steps per epoch. */
   onTrainBegin(info: { epochs: number; steps: number | undefined }): void {
     this.#epochs = info.epochs;
     this.#steps ??= info.steps;
   }
 
+  /** Prints `Epoch i/n` when there are several epochs and resets the timer. */
   onEpochBegin(epoch: number): void {
     // Keras's ProgbarLogger names the epoch only when there are several
     if (this.#epochs > 1) this.#write(`Epoch ${epoch + 1}/${this.#epochs}\n`);
@@ -121,6 +124,7 @@ export class ProgressBar implements Callback {
     this.#lastWidth = 0;
   }
 
+  /** Redraws the bar (at most every 50 ms, on a terminal, verbose 1 only). */
   onBatchEnd(step: StepMetrics, logs: BatchLogs): void {
     this.#current = step.step;
     if (!this.#tty || this.#verbose !== 1) return;
@@ -144,6 +148,7 @@ export class ProgressBar implements Callback {
     this.#write(`\r${line}${" ".repeat(pad)}`);
   }
 
+  /** Prints the epoch's summary line with its metrics. */
   onEpochEnd(_epoch: number, logs: EpochLogs): void {
     const elapsed = (this.#now() - this.#start) / 1000;
     const steps = this.#current;

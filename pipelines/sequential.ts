@@ -59,7 +59,9 @@ export interface SequentialOptions {
 
 /** Options of {@linkcode Sequential.compile}. */
 export interface CompileOptions {
+  /** Optimizer instance or Keras name (`sgd`, `rmsprop`, `adam`). */
   optimizer: string | Optimizer;
+  /** Loss instance or Keras name. */
   loss: string | Loss;
   /** Only `accuracy` (`acc`) is supported. */
   metrics?: string[];
@@ -79,6 +81,7 @@ export interface FitOptions {
   validationSplit?: number;
   /** 0 silent, 1 progress bar, 2 one line per epoch (default 1). */
   verbose?: 0 | 1 | 2;
+  /** Callbacks notified of batch and epoch ends. */
   callbacks?: Callback[];
   /** Number of the first epoch (for resuming; default 0). */
   initialEpoch?: number;
@@ -94,8 +97,11 @@ export interface FitOptions {
 export interface ResumePoint {
   /** Steps of the epoch already trained (skipped on resume). */
   readonly step: number;
+  /** Examples of the epoch already seen. */
   readonly seen: number;
+  /** Sum over those examples of the per-example loss. */
   readonly lossSum: number;
+  /** Number of those examples predicted correctly. */
   readonly correct: number;
   /** The generator's state when the epoch began (it drew the epoch's shuffle). */
   readonly epochStartRandom: RandomState;
@@ -105,11 +111,17 @@ export interface ResumePoint {
 
 /** Where `fit` is: the epoch, the steps done in it and the running sums of its metrics. */
 export interface TrainingProgress {
+  /** The current epoch (0-based). */
   epoch: number;
+  /** Steps of the epoch done so far. */
   step: number;
+  /** Examples of the epoch seen so far. */
   seen: number;
+  /** Sum over those examples of the per-example loss. */
   lossSum: number;
+  /** Number of those examples predicted correctly. */
   correct: number;
+  /** The generator's state when the epoch began (it drew the epoch's shuffle). */
   epochStartRandom: RandomState;
   /** True once the epoch's last step (and its validation) is done. */
   epochComplete: boolean;
@@ -117,20 +129,27 @@ export interface TrainingProgress {
 
 /** What `fit` returns: Keras's `History`. */
 export interface History {
+  /** The epoch numbers recorded (0-based). */
   readonly epoch: number[];
+  /** Per-metric values, one per epoch (e.g. `loss`, `acc`, `val_loss`). */
   readonly history: Record<string, number[]>;
 }
 
 /** Loss and accuracy of an evaluation. */
 export interface Evaluation {
+  /** Mean loss over the evaluated examples. */
   readonly loss: number;
+  /** Fraction of the evaluated examples predicted correctly, in [0, 1]. */
   readonly accuracy: number;
 }
 
 /** A linear stack of layers. */
 export class Sequential {
+  /** The model's name (default `sequential`, then `sequential_1`, ...). */
   readonly name: string;
+  /** The layers, in order. */
   readonly layers: Layer[] = [];
+  /** The model's seeded generator (initializers, shuffling, dropout). */
   readonly random: Random;
   #backend: Backend;
   #store: ParamStore | null = null;
@@ -151,6 +170,7 @@ export class Sequential {
   #fitting = false;
   #history: History = { epoch: [], history: {} };
 
+  /** Creates a model from the options, adding any given layers. */
   constructor(options: SequentialOptions = {}) {
     this.name = options.name ?? uniqueName("sequential");
     this.#backend = options.backend ?? cpuBackend;

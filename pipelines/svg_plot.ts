@@ -16,18 +16,27 @@ import { writeTextFileAtomic } from "./atomic_write.ts";
 
 /** One epoch's metrics, as the JSONL log writes them (epochs numbered from 1). */
 export interface EpochRecord {
+  /** Epoch number, from 1. */
   epoch: number;
+  /** Mean training loss of the epoch. */
   loss: number;
+  /** Training accuracy of the epoch, in [0, 1]. */
   accuracy: number;
+  /** Mean validation loss, when validated. */
   val_loss?: number;
+  /** Validation accuracy in [0, 1], when validated. */
   val_accuracy?: number;
+  /** Wall time of the epoch in seconds. */
   seconds?: number;
 }
 
 /** The final test evaluation line of the log. */
 export interface TestRecord {
+  /** Mean loss on the test set. */
   test_loss: number;
+  /** Accuracy on the test set, in [0, 1]. */
   test_accuracy: number;
+  /** Number of test examples evaluated. */
   test_count?: number;
 }
 

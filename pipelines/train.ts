@@ -85,7 +85,9 @@ export type OnNan = "stop" | "skip";
 
 /** A non-finite loss or gradient; names the epoch, the step and the first layer affected. */
 export class NumericalFaultError extends Error {
+  /** Always `NumericalFaultError`. */
   override name = "NumericalFaultError";
+  /** Creates the error for `step` of `epoch`. */
   constructor(message: string, readonly epoch: number, readonly step: number) {
     super(message);
   }

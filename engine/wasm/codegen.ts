@@ -39,7 +39,9 @@ import { assembleModule, FuncBuilder, I32, type ModuleFunc, V128 } from "./assem
 
 /** Register-tile sizes: `rows` output pixels (or taps) by `vecs` vectors of 4 output channels. */
 export interface Tile {
+  /** Output pixels (or taps) per tile. */
   readonly rows: number;
+  /** 4-lane vectors of output channels per tile. */
   readonly vecs: number;
 }
 
