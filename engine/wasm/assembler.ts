@@ -260,6 +260,9 @@ export class FuncBuilder {
   f32x4Sub(): this {
     return this.simd(0xe5);
   }
+  f32x4Neg(): this {
+    return this.simd(0xe1);
+  }
   f32x4Mul(): this {
     return this.simd(0xe6);
   }

@@ -20,7 +20,8 @@
  * vectors in registers and groups of pixels broadcast (the first layer: 1.4 -> 0.96 ms).
  * - `maxpool_fwd` / `maxpool_bwd`: max pooling with argmax, and its scatter.
  * - `wino_in` / `wino_out`: the Winograd F(2x2, 3x3) transforms around a batched GEMM that is
- *   itself a `conv_plan` (16 classes, one per transform position).
+ *   itself a `conv_plan` (16 classes, one per transform position); `wino_in`, `wino_dy` and
+ *   `wino_dw` the kernel gradient by the same algorithm (its GEMM on the `conv_dw` tiles).
  * - `relu_fwd` / `relu_bwd`, `colsum` (bias gradient), `vsum` (accumulator reduction).
  *
  * The register tile is a parameter. With relaxed SIMD the accumulators, the weight vectors and
@@ -773,19 +774,22 @@ function convC1(relaxed: boolean): FuncBuilder {
 }
 
 /**
- * wino_in(V, x, t0, nT, T, inH, inW, C, Cp, tH, tW, padT, padL, zp): the Winograd F(2x2, 3x3)
- * input transform V = B^T d B of tiles [t0, t0 + nT) (flat over n, th, tw with tH x tW tiles
- * per image) of x (NHWC, C channels), vectorised over 4 channels. The 4x4 patch of tile (th, tw)
- * starts at input (2th - padT, 2tw - padL); taps outside the image read the zero vector at `zp`
- * (an address select per tap, no branches). V is [16][T][Cp] floats: transform position, tile
- * of the block (t - t0), channel (Cp = C rounded up to 4: the tail lanes hold garbage the GEMM
- * never reads).
+ * wino_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes, blk, blkExtra):
+ * the Winograd F(2x2, 3x3) input transform V = B^T d B of tiles [t0, t0 + nT) (flat over n, th,
+ * tw with tH x tW tiles per image) of x (NHWC, C channels), vectorised over 4 channels. The 4x4 patch of tile (th, tw) starts at input (2th - padT, 2tw - padL); taps outside
+ * the image read the zero vector at `zp` (an address select per tap, no branches).
+ *
+ * Layout: transform position xi at `V + xi * posBytes`, tile t - t0 at `tileBytes` more, channel
+ * byte `o` (a multiple of 16) at `o + floor(o / blk) * blkExtra` more. The forward's GEMM reads
+ * [16][T][Cp] (tileBytes = 4Cp, blk >= 4Cp, blkExtra = 0); the kernel gradient's reads blocks of
+ * B channels packed per tile, [16][Cp/B][T][B] (tileBytes = blk = 4B, blkExtra = 4B(T - 1)).
+ * Channels past C (up to Cp) hold garbage that no GEMM result that is kept depends on.
  *
  * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
  */
 function winoIn(): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(14).fill(I32));
-  const [V, x, t0, nT, T, inH, inW, C, Cp, tH, tW, padT, padL, zp] = [
+  const f = new FuncBuilder(new Array<typeof I32>(16).fill(I32));
+  const [V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes, blk, blkExtra] = [
     0,
     1,
     2,
@@ -800,6 +804,8 @@ function winoIn(): FuncBuilder {
     11,
     12,
     13,
+    14,
+    15,
   ];
   const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
   const n = f.local(I32), ih0 = f.local(I32), iw0 = f.local(I32), base = f.local(I32);
@@ -813,7 +819,7 @@ function winoIn(): FuncBuilder {
   const r = f.local(V128);
   f.get(inW).get(C).mul().i32(2).shl().set(rowB);
   f.get(C).i32(2).shl().set(pixB);
-  f.get(T).get(Cp).mul().i32(2).shl().set(xiB);
+  f.get(posBytes).set(xiB);
   f.get(C).i32(3).add().i32(2).shrU().i32(4).shl().set(cv); // channel bytes, whole vectors
   f.i32(0).set(tl);
   f.block().loop(); // over tiles
@@ -832,7 +838,7 @@ function winoIn(): FuncBuilder {
   }
   f.get(x).get(n).get(inH).mul().get(ih0).add().get(inW).mul().get(iw0).add().get(pixB).mul()
     .add().set(base);
-  f.get(V).get(tl).get(Cp).mul().i32(2).shl().add().set(vout);
+  f.get(V).get(tl).get(tileBytes).mul().add().set(vout);
   f.i32(0).set(off);
   f.block().loop(); // over channel vectors
   f.get(off).get(cv).geS().brIf(1);
@@ -848,7 +854,7 @@ function winoIn(): FuncBuilder {
     f.get(d[1]!).get(d[3]!).f32x4Sub().set(tmp[3 * 4 + j]!);
   }
   // (B^T d) B: columns, stored at transform position xi = 4i + k.
-  f.get(vout).get(off).add().set(addr);
+  f.get(vout).get(off).add().get(off).get(blk).divU().get(blkExtra).mul().add().set(addr);
   const store = (a: number, b: number, op: "add" | "sub") => {
     f.get(addr).get(tmp[a]!).get(tmp[b]!);
     if (op === "add") f.f32x4Add();
@@ -958,6 +964,186 @@ function winoOut(): FuncBuilder {
   f.get(v).i32(1).add().set(v);
   f.br(0).end().end();
   f.get(tl).i32(1).add().set(tl);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * wino_dy(dMT, dy, zp, t0, nT, T, outH, outW, N, Np, tH, tW): the transform of the output
+ * gradient for the Winograd kernel gradient. The forward computes y = A^T m A per 2x2 output
+ * tile, so the gradient of the GEMM's output m is A dy A^T (4x4 from the tile's 2x2 dy): every
+ * entry a sum of +-dy values. It is stored transposed, dMT = [16][Np][T] (position, channel,
+ * tile of the block), the operand the kernel-gradient tiles broadcast from, four tiles at a time
+ * (their vectors transposed in registers). Outputs past outH or outW, and tiles past nT (up to a
+ * multiple of 4, which T must be), read the zero vector at `zp`; lanes past N hold garbage that
+ * only the discarded columns of the result depend on.
+ *
+ * A = [1 0; 1 1; 1 -1; 0 -1].
+ */
+function winoDy(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(12).fill(I32));
+  const [dMT, dy, zp, t0, nT, T, outH, outW, N, Np, tH, tW] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+  ];
+  const g = f.local(I32), t = f.local(I32), q = f.local(I32), n = f.local(I32);
+  const th = f.local(I32), tw = f.local(I32), rowB = f.local(I32), pixB = f.local(I32);
+  const nv = f.local(I32), v = f.local(I32), off = f.local(I32), laneB = f.local(I32);
+  const posB = f.local(I32), dst = f.local(I32), okT = f.local(I32);
+  const base: number[] = [], ok: number[][] = [];
+  for (let j = 0; j < 4; j++) {
+    base.push(f.local(I32));
+    ok.push([f.local(I32), f.local(I32), f.local(I32), f.local(I32)]);
+  }
+  // y[j][ab]: tile j's dy at row a, column b of its 2x2.
+  const y: number[][] = [];
+  for (let j = 0; j < 4; j++) y.push([f.local(V128), f.local(V128), f.local(V128), f.local(V128)]);
+  const c0 = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const c1 = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const e = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const tr = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  f.get(outW).get(N).mul().i32(2).shl().set(rowB);
+  f.get(N).i32(2).shl().set(pixB);
+  f.get(N).i32(3).add().i32(2).shrU().set(nv);
+  f.get(T).i32(2).shl().set(laneB); // one channel row of dMT
+  f.get(Np).get(laneB).mul().set(posB);
+  f.i32(0).set(g);
+  f.block().loop(); // over groups of 4 tiles
+  f.get(g).get(nT).geS().brIf(1);
+  for (let j = 0; j < 4; j++) {
+    f.get(g).i32(j).add().get(nT).ltS().set(okT);
+    f.get(t0).get(g).add().i32(j).add().set(t);
+    f.get(t).get(tW).divU().set(q);
+    f.get(t).get(q).get(tW).mul().sub().set(tw);
+    f.get(q).get(tH).divU().set(n);
+    f.get(q).get(n).get(tH).mul().sub().set(th);
+    f.get(dy).get(n).get(outH).mul().get(th).i32(1).shl().add().get(outW).mul().get(tw).i32(1).shl()
+      .add().get(pixB).mul().add().set(base[j]!);
+    const [o00, o01, o10, o11] = ok[j]!;
+    f.get(okT).set(o00!);
+    f.get(okT).get(tw).i32(1).shl().i32(1).add().get(outW).ltS().and().set(o01!);
+    f.get(okT).get(th).i32(1).shl().i32(1).add().get(outH).ltS().and().set(o10!);
+    f.get(o01!).get(o10!).and().set(o11!);
+  }
+  f.i32(0).set(v);
+  f.block().loop(); // over channel vectors
+  f.get(v).get(nv).geS().brIf(1);
+  f.get(v).i32(4).shl().set(off);
+  for (let j = 0; j < 4; j++) {
+    for (let ab = 0; ab < 4; ab++) {
+      f.get(base[j]!).get(off).add();
+      if (ab >= 2) f.get(rowB).add();
+      if (ab % 2 === 1) f.get(pixB).add();
+      f.get(zp).get(ok[j]![ab]!).select().v128Load().set(y[j]![ab]!);
+    }
+  }
+  // dMT row of position p = 4i + k, channel 4v + lane, tiles g..g+3.
+  f.get(dMT).get(v).i32(2).shl().get(laneB).mul().add().get(g).i32(2).shl().add().set(dst);
+  for (let i = 0; i < 4; i++) {
+    // Row i of A dy: (c0, c1) per tile.
+    for (let j = 0; j < 4; j++) {
+      const [y00, y01, y10, y11] = y[j]!;
+      if (i === 0) {
+        f.get(y00!).set(c0[j]!);
+        f.get(y01!).set(c1[j]!);
+      } else if (i === 1) {
+        f.get(y00!).get(y10!).f32x4Add().set(c0[j]!);
+        f.get(y01!).get(y11!).f32x4Add().set(c1[j]!);
+      } else if (i === 2) {
+        f.get(y00!).get(y10!).f32x4Sub().set(c0[j]!);
+        f.get(y01!).get(y11!).f32x4Sub().set(c1[j]!);
+      } else {
+        f.get(y10!).f32x4Neg().set(c0[j]!);
+        f.get(y11!).f32x4Neg().set(c1[j]!);
+      }
+    }
+    for (let k = 0; k < 4; k++) {
+      // Column k of (A dy) A^T, per tile.
+      for (let j = 0; j < 4; j++) {
+        if (k === 0) f.get(c0[j]!);
+        else if (k === 1) f.get(c0[j]!).get(c1[j]!).f32x4Add();
+        else if (k === 2) f.get(c0[j]!).get(c1[j]!).f32x4Sub();
+        else f.get(c1[j]!).f32x4Neg();
+        f.set(e[j]!);
+      }
+      // 4 tiles x 4 channels -> 4 channels x 4 tiles.
+      f.get(e[0]!).get(e[1]!).f32x4Shuffle([0, 4, 1, 5]).set(tr[0]!);
+      f.get(e[0]!).get(e[1]!).f32x4Shuffle([2, 6, 3, 7]).set(tr[1]!);
+      f.get(e[2]!).get(e[3]!).f32x4Shuffle([0, 4, 1, 5]).set(tr[2]!);
+      f.get(e[2]!).get(e[3]!).f32x4Shuffle([2, 6, 3, 7]).set(tr[3]!);
+      const p = 4 * i + k;
+      for (let lane = 0; lane < 4; lane++) {
+        const [a, b] = lane < 2 ? [tr[0]!, tr[2]!] : [tr[1]!, tr[3]!];
+        const lanes: [number, number, number, number] = lane % 2 === 0
+          ? [0, 1, 4, 5]
+          : [2, 3, 6, 7];
+        f.get(dst).get(posB).i32(p).mul().add();
+        if (lane > 0) f.get(laneB).i32(lane).mul().add();
+        f.get(a).get(b).f32x4Shuffle(lanes).v128Store();
+      }
+    }
+  }
+  f.get(v).i32(1).add().set(v);
+  f.br(0).end().end();
+  f.get(g).i32(4).add().set(g);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * wino_dw(acc, V, dMT, nT, T, Cp, Np): the batched GEMM of the Winograd kernel gradient,
+ * dU[xi] += V[xi]^T dM[xi] for the 16 transform positions, over the nT tiles of a block: the
+ * kernel gradient's own tiles (`dwTile`, `rows` channels of dMT broadcast x B = 4*vecs packed
+ * channels of V), so it runs at the speed of the direct kernel gradient on 2.25x fewer
+ * multiply-adds. V is wino_in's packed layout [16][ceil(Cp/B)][T][B], dMT wino_dy's
+ * [16][Np][T]; `acc` is [16][ceil(Cp/B)][Np][B] floats (lanes past Cp hold garbage).
+ */
+function winoDw(tile: Tile, firstTile: number): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(7).fill(I32));
+  const [acc, V, dMT, nT, T, Cp, Np] = [0, 1, 2, 3, 4, 5, 6];
+  const R = tile.rows, B = tile.vecs * 4;
+  const nTB = f.local(I32), p = f.local(I32), tb = f.local(I32), co = f.local(I32);
+  const rr = f.local(I32), wp = f.local(I32), accRow = f.local(I32), aP = f.local(I32);
+  const rowT = f.local(I32), blockV = f.local(I32), accBlock = f.local(I32);
+  f.get(Cp).i32(B - 1).add().i32(B).divU().set(nTB);
+  f.get(T).i32(2).shl().set(rowT);
+  f.get(T).i32(B * 4).mul().set(blockV);
+  f.get(Np).i32(B * 4).mul().set(accBlock);
+  f.i32(0).set(p);
+  f.block().loop();
+  f.get(p).i32(16).geS().brIf(1);
+  f.get(dMT).get(p).get(Np).mul().get(rowT).mul().add().set(aP);
+  f.i32(0).set(tb);
+  f.block().loop();
+  f.get(tb).get(nTB).geS().brIf(1);
+  f.get(p).get(nTB).mul().get(tb).add().tee(wp).get(blockV).mul().get(V).add().set(wp);
+  f.get(p).get(nTB).mul().get(tb).add().get(accBlock).mul().get(acc).add().set(accRow);
+  f.i32(0).set(co);
+  f.block().loop();
+  f.get(co).get(Np).geS().brIf(1);
+  minDiff(f, rr, R, Np, co);
+  for (let r = R; r >= 1; r--) {
+    f.get(rr).i32(r).eq().if_();
+    f.get(aP).get(co).get(rowT).mul().add().get(rowT).get(wp);
+    f.get(accRow).get(co).i32(B * 4).mul().add().get(nT);
+    f.call(firstTile + r - 1);
+    f.end();
+  }
+  f.get(co).i32(R).add().set(co);
+  f.br(0).end().end();
+  f.get(tb).i32(1).add().set(tb);
+  f.br(0).end().end();
+  f.get(p).i32(1).add().set(p);
   f.br(0).end().end();
   return f;
 }
@@ -1209,7 +1395,7 @@ function relu(backward: boolean): FuncBuilder {
 
 /**
  * Assembles the kernel module. Exports `conv_plan`, `conv_dw`, `conv_dw_taps`,
- * `conv_dw_direct`, `conv_c1`, `colsum`,
+ * `conv_dw_direct`, `conv_c1`, `colsum`, `wino_in`, `wino_out`, `wino_dy`, `wino_dw`,
  * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd` and `vsum` (see the drivers' docs above
  * for their parameters); it imports `env.memory` (shared).
  */
@@ -1240,6 +1426,8 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: vsum(), exportName: "vsum" });
   funcs.push({ body: winoIn(), exportName: "wino_in" });
   funcs.push({ body: winoOut(), exportName: "wino_out" });
+  funcs.push({ body: winoDy(), exportName: "wino_dy" });
+  funcs.push({ body: winoDw(dt, firstDw), exportName: "wino_dw" });
   funcs.push({ body: relu(false), exportName: "relu_fwd" });
   funcs.push({ body: relu(true), exportName: "relu_bwd" });
   funcs.push({ body: maxPoolFwd(), exportName: "maxpool_fwd" });

@@ -86,17 +86,34 @@ export interface KernelExports {
     x: number,
     t0: number,
     nT: number,
-    T: number,
+    posBytes: number,
     inH: number,
     inW: number,
     C: number,
-    Cp: number,
     tH: number,
     tW: number,
     padT: number,
     padL: number,
     zp: number,
+    tileBytes: number,
+    blk: number,
+    blkExtra: number,
   ): void;
+  wino_dy(
+    dMT: number,
+    dy: number,
+    zp: number,
+    t0: number,
+    nT: number,
+    T: number,
+    outH: number,
+    outW: number,
+    N: number,
+    Np: number,
+    tH: number,
+    tW: number,
+  ): void;
+  wino_dw(acc: number, V: number, dMT: number, nT: number, T: number, Cp: number, Np: number): void;
   wino_out(
     y: number,
     M: number,
@@ -165,6 +182,8 @@ export const TASK_POOL_BWD = 6;
 export const TASK_WINO = 7;
 /** The forward of a valid 3x3 stride-1 one-channel convolution (`conv_c1`): see `C1`. */
 export const TASK_C1 = 8;
+/** A 3x3 stride-1 kernel gradient by Winograd F(2x2, 3x3), per block of tiles: see `WD`. */
+export const TASK_WINO_DW = 9;
 /**
  * Test hook: participant `args[1]` throws (or, when `args[2] > 0`, stalls that many ms); in a
  * worker, `args[3]` may instead ask for an uncaught crash (`TEST_CRASH`) or a stop
@@ -314,6 +333,53 @@ export const W = {
   scratch: 22,
   scratchPer: 23,
 } as const;
+
+/**
+ * Slots of a Winograd kernel-gradient task: the output's 2x2 tiles (`tiles` = batch x tH x tW)
+ * in blocks of `T` (a multiple of 4), the blocks shared among the chunks. Per block, `wino_in`
+ * packs V ([16][ceil(Cp/B)][T][B] floats), `wino_dy` writes dMT ([16][Np][T]), and `wino_dw`
+ * adds V^T dM into the chunk's accumulators at `scratch + chunk * scratchPer`: [16][ceil(Cp/B)]
+ * [Np][B] floats (`winoDwMainFloats`), then the bias sums (Np floats: `colsum` of the chunk's
+ * share of dy's pixels). V and dMT live in the participant's region at `work + slot * workPer`;
+ * `bz` holds zero floats (at least 4) for the taps and outputs outside the images.
+ */
+export const WD = {
+  kind: 0,
+  x: 1,
+  dy: 2,
+  bz: 3,
+  scratch: 4,
+  scratchPer: 5,
+  work: 6,
+  workPer: 7,
+  T: 8,
+  tiles: 9,
+  inH: 10,
+  inW: 11,
+  C: 12,
+  Cp: 13,
+  outH: 14,
+  outW: 15,
+  N: 16,
+  Np: 17,
+  tH: 18,
+  tW: 19,
+  padT: 20,
+  padL: 21,
+  B: 22,
+  hasDb: 23,
+  pixels: 24,
+} as const;
+
+/** Float count of a Winograd kernel gradient's accumulators (without the bias sums). */
+export function winoDwMainFloats(Cp: number, Np: number, B: number): number {
+  return 16 * Math.ceil(Cp / B) * Np * B;
+}
+
+/** Float count of a Winograd kernel-gradient block's work area: V, then dMT. */
+export function winoDwWorkFloats(T: number, Cp: number, Np: number, B: number): number {
+  return 16 * T * (Math.ceil(Cp / B) * B + Np);
+}
 
 /** Slots of a max-pooling forward task (`maxpool_fwd`'s parameters, pixels split). */
 export const MP = {
@@ -486,6 +552,8 @@ export function runTask(
       return runWinograd(a, index, count, slot, ctx);
     case TASK_DW:
       return runDw(a, index, count, slot, ctx);
+    case TASK_WINO_DW:
+      return runWinogradDw(a, index, count, slot, ctx);
     case TASK_RELU: {
       const [v0, v1] = share(a[5]!, index, count);
       if (v1 <= v0) return;
@@ -567,20 +635,81 @@ function runWinograd(
       g(W.x),
       t0,
       nT,
-      T,
+      T * Cp * 4,
       g(W.inH),
       g(W.inW),
       C,
-      Cp,
       g(W.tH),
       g(W.tW),
       g(W.padT),
       g(W.padL),
       g(W.bz),
+      Cp * 4,
+      Cp * 4,
+      0,
     );
     const plan = nT === T ? g(W.plan) : g(W.planLast);
     k.conv_plan(plan, M, V, g(W.wp), g(W.bz), N, 16 * C, 0, 0, 1);
     k.wino_out(g(W.y), M, g(W.bias), t0, nT, T, g(W.outH), g(W.outW), N, Np, g(W.tH), g(W.tW));
+  }
+}
+
+function runWinogradDw(
+  a: Int32Array,
+  index: number,
+  count: number,
+  slot: number,
+  ctx: TaskContext,
+): void {
+  const g = (k: number) => a[k]!;
+  const k = ctx.kernels;
+  const T = g(WD.T), tiles = g(WD.tiles), Cp = g(WD.Cp), N = g(WD.N), Np = g(WD.Np);
+  const B = g(WD.B), nTB = Math.ceil(Cp / B);
+  const acc = g(WD.scratch) + index * g(WD.scratchPer);
+  const main = winoDwMainFloats(Cp, Np, B);
+  new Float32Array(ctx.memory.buffer, acc, main + Np).fill(0);
+  const V = g(WD.work) + slot * g(WD.workPer);
+  const dMT = V + 16 * nTB * T * B * 4;
+  const [b0, b1] = share(Math.ceil(tiles / T), index, count);
+  for (let b = b0; b < b1; b++) {
+    const t0 = b * T, nT = Math.min(T, tiles - t0);
+    k.wino_in(
+      V,
+      g(WD.x),
+      t0,
+      nT,
+      nTB * T * B * 4,
+      g(WD.inH),
+      g(WD.inW),
+      g(WD.C),
+      g(WD.tH),
+      g(WD.tW),
+      g(WD.padT),
+      g(WD.padL),
+      g(WD.bz),
+      B * 4,
+      B * 4,
+      (T - 1) * B * 4,
+    );
+    k.wino_dy(
+      dMT,
+      g(WD.dy),
+      g(WD.bz),
+      t0,
+      nT,
+      T,
+      g(WD.outH),
+      g(WD.outW),
+      N,
+      Np,
+      g(WD.tH),
+      g(WD.tW),
+    );
+    k.wino_dw(acc, V, dMT, nT, T, Cp, Np);
+  }
+  if (g(WD.hasDb) === 1) {
+    const [p0, p1] = share(g(WD.pixels), index, count);
+    if (p1 > p0) k.colsum(acc + main * 4, g(WD.dy) + p0 * N * 4, p1 - p0, N);
   }
 }
 

@@ -257,6 +257,73 @@ Deno.test({
   },
 });
 
+/** The kernel gradient in float64: the reference for sums too long for a float32 twin. */
+function dwFloat64(x: Float32Array, dy: Float32Array, info: ReturnType<typeof conv2dInfo>) {
+  const { batch, inH, inW, inC, outH, outW, outC, kH, kW, padTop, padLeft } = info;
+  const dw = new Float64Array(kH * kW * inC * outC);
+  for (let n = 0; n < batch; n++) {
+    for (let oh = 0; oh < outH; oh++) {
+      for (let ow = 0; ow < outW; ow++) {
+        const yo = ((n * outH + oh) * outW + ow) * outC;
+        for (let kh = 0; kh < kH; kh++) {
+          for (let kw = 0; kw < kW; kw++) {
+            const ih = oh + kh - padTop, iw = ow + kw - padLeft;
+            if (ih < 0 || iw < 0 || ih >= inH || iw >= inW) continue;
+            const xo = ((n * inH + ih) * inW + iw) * inC;
+            for (let c = 0; c < inC; c++) {
+              const xv = x[xo + c]!, at = ((kh * kW + kw) * inC + c) * outC;
+              for (let o = 0; o < outC; o++) dw[at + o]! += xv * dy[yo + o]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  return dw;
+}
+
+Deno.test({
+  name: "the Winograd kernel gradient equals a float64 reference on the seed CNN's layers",
+  ignore: !available,
+  fn: async () => {
+    // conv2, conv3 and conv4 of the seed CNN (smaller batches), and a padded odd-sized layer.
+    const cases: [number, number, number, number, number, Padding][] = [
+      [4, 26, 26, 32, 32, "valid"],
+      [8, 12, 12, 32, 64, "valid"],
+      [8, 10, 10, 64, 64, "valid"],
+      [3, 15, 13, 24, 20, "same"],
+    ];
+    for (const workers of [1, 2]) {
+      const wino = await createWasmBackend({ workers, parallelMinMacs: 0 });
+      const direct = await createWasmBackend({ workers, parallelMinMacs: 0, winograd: false });
+      try {
+        for (const [n, h, w, inC, outC, padding] of cases) {
+          const info = conv2dInfo([n, h, w, inC], {
+            kernelSize: [3, 3],
+            strides: [1, 1],
+            padding,
+            outChannels: outC,
+          });
+          const x = rand(n * h * w * inC, 21).map((v) => Math.max(v, 0)); // as after a relu
+          const dy = rand(n * info.outH * info.outW * outC, 22).map((v) => v / 100);
+          const ref = dwFloat64(x, dy, info);
+          const label = `x${workers} ${n}x${h}x${w}x${inC}->${outC} ${padding}`;
+          const a = new Float32Array(ref.length), b = new Float32Array(ref.length);
+          wino.conv2dBackwardKernel(a, null, dy, x, info);
+          direct.conv2dBackwardKernel(b, null, dy, x, info);
+          close(a, Float32Array.from(ref), `${label} Winograd`);
+          close(b, Float32Array.from(ref), `${label} direct`);
+          // Different arithmetic, so not bitwise equal: the Winograd path did run.
+          assert.ok(a.some((v, i) => v !== b[i]), `${label}: Winograd path not taken`);
+        }
+      } finally {
+        wino.dispose();
+        direct.dispose();
+      }
+    }
+  },
+});
+
 Deno.test({
   name: "wasm kernels are deterministic with 2 workers",
   ignore: !available,
@@ -279,6 +346,13 @@ Deno.test({
       });
       const y1Size = 16 * 26 * 26 * 12;
       const x1 = rand(16 * 28 * 28, 14), w1 = rand(9 * 12, 15), dy1 = rand(y1Size, 16);
+      const infoW = conv2dInfo([6, 14, 13, 20], {
+        kernelSize: [3, 3],
+        strides: [1, 1],
+        padding: "valid",
+        outChannels: 18,
+      });
+      const xW = rand(6 * 14 * 13 * 20, 17), dyW = rand(6 * 12 * 11 * 18, 18);
       const run = () => {
         const y = new Float32Array(dy.length), dx = new Float32Array(x.length);
         const dw = new Float32Array(w.length), db = new Float32Array(9);
@@ -293,7 +367,10 @@ Deno.test({
         const db1 = new Float32Array(12);
         be.conv2dForward(y1, x1, w1, db1.map((_, i) => i / 7), info1);
         be.conv2dBackwardKernel(dw1, db1, dy1, x1, info1);
-        return [y, dx, dw, db, ddw, y1, dw1, db1];
+        // The Winograd kernel gradient: 3 blocks of tiles in 4 chunks (one with no block).
+        const dwW = new Float32Array(9 * 20 * 18), dbW = new Float32Array(18);
+        be.conv2dBackwardKernel(dwW, dbW, dyW, xW, infoW);
+        return [y, dx, dw, db, ddw, y1, dw1, db1, dwW, dbW];
       };
       const a = run(), b = run();
       for (let i = 0; i < a.length; i++) {
