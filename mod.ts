@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Conv2D, Dense, Flatten, MaxPooling2D, Sequential } from "./mod.ts";
  * const model = new Sequential();
  * model.add(new Conv2D({ filters: 32, kernelSize: [3, 3], activation: "relu", inputShape: [28, 28, 1] }));
@@ -11,7 +12,7 @@
  * model.add(new Flatten());
  * model.add(new Dense({ units: 10, activation: "softmax" }));
  * model.compile({ optimizer: "rmsprop", loss: "categorical_crossentropy", metrics: ["accuracy"] });
- * console.assert(model.countParams() === 320 + 5409 * 10 + 10);
+ * assert.equal(model.countParams(), 320 + 13 * 13 * 32 * 10 + 10);
  * ```
  *
  * @module

@@ -52,13 +52,17 @@ export interface Backend {
   /** A zero-filled int32 buffer (max-pooling argmax) that this backend's kernels can address. */
   allocInt32(size: number): Int32Array;
 
-  /** y = conv(x, w) + b. See `kernels/conv2d.ts` for layouts. */
+  /**
+   * y = conv(x, w) + b, then relu when `relu` is true (in the same pass where the backend can:
+   * the output is then not read and written again). See `kernels/conv2d.ts` for layouts.
+   */
   conv2dForward(
     y: Float32Array,
     x: Float32Array,
     w: Float32Array,
     b: Float32Array | null,
     info: Conv2DInfo,
+    relu?: boolean,
   ): void;
   /** dx = conv^T(dy, w) (overwrites). */
   conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, info: Conv2DInfo): void;
@@ -71,7 +75,7 @@ export interface Backend {
     info: Conv2DInfo,
   ): void;
 
-  /** y = x w + b. */
+  /** y = x w + b, then relu when `relu` is true (fused where the backend can). */
   denseForward(
     y: Float32Array,
     x: Float32Array,
@@ -80,6 +84,7 @@ export interface Backend {
     batch: number,
     inDim: number,
     outDim: number,
+    relu?: boolean,
   ): void;
   /** dx = dy w^T (overwrites). */
   denseBackwardInput(
@@ -138,20 +143,30 @@ export interface Backend {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cpuBackend } from "./backend.ts";
  * const y = cpuBackend.alloc(4);
  * cpuBackend.activationForward("relu", y, new Float32Array([-1, 2, -3, 4]), 4, 4);
- * console.assert(y[1] === 2 && y[0] === 0);
+ * assert(y[1] === 2 && y[0] === 0);
  * ```
  */
 export const cpuBackend: Backend = {
   name: "cpu",
   alloc: (size) => new Float32Array(size),
   allocInt32: (size) => new Int32Array(size),
-  conv2dForward,
+  conv2dForward: (y, x, w, b, info, relu = false) => {
+    conv2dForward(y, x, w, b, info);
+    if (relu) {
+      const size = info.batch * info.outH * info.outW * info.outC;
+      activationForward("relu", y, y, size, info.outC);
+    }
+  },
   conv2dBackwardInput,
   conv2dBackwardKernel,
-  denseForward,
+  denseForward: (y, x, w, b, batch, inDim, outDim, relu = false) => {
+    denseForward(y, x, w, b, batch, inDim, outDim);
+    if (relu) activationForward("relu", y, y, batch * outDim, outDim);
+  },
   denseBackwardInput,
   denseBackwardKernel,
   maxPoolForward,

@@ -51,9 +51,10 @@ export interface Conv2DInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { convOutputLength } from "./conv_info.ts";
- * console.assert(convOutputLength(28, 3, 1, "valid").out === 26);
- * console.assert(convOutputLength(7, 3, 2, "same").out === 4);
+ * assert(convOutputLength(28, 3, 1, "valid").out === 26);
+ * assert(convOutputLength(7, 3, 2, "same").out === 4);
  * ```
  */
 export function convOutputLength(

@@ -22,8 +22,9 @@ export interface Tensor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sizeOf } from "./tensor.ts";
- * console.assert(sizeOf([64, 28, 28, 1]) === 50176);
+ * assert(sizeOf([64, 28, 28, 1]) === 50176);
  * ```
  */
 export function sizeOf(shape: Shape): number {
@@ -37,9 +38,10 @@ export function sizeOf(shape: Shape): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tensor } from "./tensor.ts";
  * const t = tensor([2, 3]);
- * console.assert(t.data.length === 6);
+ * assert(t.data.length === 6);
  * ```
  */
 export function tensor(shape: Shape, data?: Float32Array): Tensor {

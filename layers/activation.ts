@@ -4,8 +4,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Activation } from "./activation.ts";
- * console.assert(new Activation({ activation: "relu" }).computeOutputShape([4, 4, 3]).join() === "4,4,3");
+ * assert(new Activation({ activation: "relu" }).computeOutputShape([4, 4, 3]).join() === "4,4,3");
  * ```
  *
  * @module

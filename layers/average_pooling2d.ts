@@ -6,9 +6,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AveragePooling2D } from "./average_pooling2d.ts";
  * const pool = new AveragePooling2D({ poolSize: 3, strides: 2, padding: "same" });
- * console.assert(pool.computeOutputShape([7, 7, 5]).join() === "4,4,5");
+ * assert(pool.computeOutputShape([7, 7, 5]).join() === "4,4,5");
  * ```
  *
  * @module

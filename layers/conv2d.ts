@@ -7,9 +7,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Conv2D } from "./conv2d.ts";
  * const conv = new Conv2D({ filters: 32, kernelSize: 3, activation: "relu", inputShape: [28, 28, 1] });
- * console.assert(conv.computeOutputShape([28, 28, 1]).join() === "26,26,32");
+ * assert(conv.computeOutputShape([28, 28, 1]).join() === "26,26,32");
  * ```
  *
  * @module
@@ -138,8 +139,10 @@ export class Conv2D extends Layer {
     const size = info.batch * info.outH * info.outW * info.outC;
     const y = this.#buffers.get(ctx.backend, "y", size);
     // y is (N, outH, outW, filters)
-    ctx.backend.conv2dForward(y, x.data, kernel!.value, bias?.value ?? null, info);
-    ctx.backend.activationForward(this.activation, y, y, size, info.outC);
+    // relu is fused into the convolution's store (one pass over y instead of two).
+    const relu = this.activation === "relu";
+    ctx.backend.conv2dForward(y, x.data, kernel!.value, bias?.value ?? null, info, relu);
+    if (!relu) ctx.backend.activationForward(this.activation, y, y, size, info.outC);
     ctx.tape?.save(this, { x, y, info } satisfies Saved);
     return { shape: [info.batch, info.outH, info.outW, info.outC], data: y };
   }

@@ -5,9 +5,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Dense } from "./dense.ts";
  * const dense = new Dense({ units: 64, activation: "relu" });
- * console.assert(dense.computeOutputShape([1024]).join() === "64");
+ * assert(dense.computeOutputShape([1024]).join() === "64");
  * ```
  *
  * @module
@@ -103,6 +104,8 @@ export class Dense extends Layer {
     const inDim = x.shape[1]!;
     // y is (N, units)
     const y = this.#buffers.get(ctx.backend, "y", batch * this.units);
+    // relu is fused into the product's store (one pass over y instead of two).
+    const relu = this.activation === "relu";
     ctx.backend.denseForward(
       y,
       x.data,
@@ -111,8 +114,9 @@ export class Dense extends Layer {
       batch,
       inDim,
       this.units,
+      relu,
     );
-    ctx.backend.activationForward(this.activation, y, y, y.length, this.units);
+    if (!relu) ctx.backend.activationForward(this.activation, y, y, y.length, this.units);
     ctx.tape?.save(this, { x, y } satisfies Saved);
     return { shape: [batch, this.units], data: y };
   }

@@ -5,8 +5,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Dropout } from "./dropout.ts";
- * console.assert(new Dropout({ rate: 0.5 }).computeOutputShape([128]).join() === "128");
+ * assert(new Dropout({ rate: 0.5 }).computeOutputShape([128]).join() === "128");
  * ```
  *
  * @module

@@ -5,8 +5,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Flatten } from "./flatten.ts";
- * console.assert(new Flatten().computeOutputShape([5, 5, 64]).join() === "1600");
+ * assert(new Flatten().computeOutputShape([5, 5, 64]).join() === "1600");
  * ```
  *
  * @module

@@ -6,9 +6,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MaxPooling2D } from "./max_pooling2d.ts";
  * const pool = new MaxPooling2D({ poolSize: [2, 2] });
- * console.assert(pool.computeOutputShape([24, 24, 32]).join() === "12,12,32");
+ * assert(pool.computeOutputShape([24, 24, 32]).join() === "12,12,32");
  * ```
  *
  * @module

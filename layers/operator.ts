@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { of } from "rxjs";
  * import { layerOperator } from "./operator.ts";
  * import { Flatten } from "./flatten.ts";
@@ -14,7 +15,7 @@
  * const x = tensor([2, 3, 3, 1]);
  * of({ batch: { x, y: x }, x, tape: null })
  *   .pipe(layerOperator(new Flatten(), { backend: cpuBackend, training: false, random: new Random(0) }))
- *   .subscribe((step) => console.assert(step.x.shape.join() === "2,9"));
+ *   .subscribe((step) => assert(step.x.shape.join() === "2,9"));
  * ```
  *
  * @module

@@ -28,12 +28,13 @@ export interface ParamStore {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildLayers } from "./params.ts";
  * import { Dense } from "./dense.ts";
  * import { cpuBackend } from "../engine/backend.ts";
  * import { Random } from "../engine/random.ts";
  * const store = buildLayers([new Dense({ units: 3 })], [4], cpuBackend, new Random(1));
- * console.assert(store.values.length === 15);
+ * assert(store.values.length === 15);
  * ```
  */
 export function buildLayers(

@@ -59,11 +59,12 @@ export function groupThousands(n: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { summaryLines } from "./summary.ts";
  * const lines = summaryLines("sequential", [
  *   { name: "dense", className: "Dense", outputShape: [10], params: 7850, trainable: true },
  * ]);
- * console.assert(lines[0] === 'Model: "sequential"');
+ * assert(lines[0] === 'Model: "sequential"');
  * ```
  */
 export function summaryLines(modelName: string, rows: readonly SummaryRow[]): string[] {

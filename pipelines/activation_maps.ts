@@ -40,10 +40,11 @@ export interface LayerOutput {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { layerOutputs } from "./activation_maps.ts";
  * import { mnistCnn } from "./models.ts";
  * const outputs = layerOutputs(mnistCnn(), { shape: [1, 28, 28, 1], data: new Float32Array(784) });
- * console.assert(outputs[0]!.output.shape.join() === "1,26,26,32");
+ * assert(outputs[0]!.output.shape.join() === "1,26,26,32");
  * ```
  */
 export function layerOutputs(model: Sequential, x: Tensor): LayerOutput[] {
@@ -67,10 +68,11 @@ export function layerOutputs(model: Sequential, x: Tensor): LayerOutput[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { convActivations } from "./activation_maps.ts";
  * import { mnistCnn } from "./models.ts";
  * const acts = convActivations(mnistCnn(), { shape: [1, 28, 28, 1], data: new Float32Array(784) });
- * console.assert(acts.map((a) => a.output.shape[3]).join() === "32,32,64,64");
+ * assert(acts.map((a) => a.output.shape[3]).join() === "32,32,64,64");
  * ```
  */
 export function convActivations(model: Sequential, x: Tensor): LayerOutput[] {
@@ -87,10 +89,11 @@ export function convActivations(model: Sequential, x: Tensor): LayerOutput[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { channelMaps } from "./activation_maps.ts";
  * // 1 x 1 x 2 pixels, 3 channels: pixel (0, 1) of channel 2 is 5
  * const maps = channelMaps({ shape: [1, 1, 2, 3], data: Float32Array.of(0, 1, 2, 3, 4, 5) });
- * console.assert(maps.length === 3 && maps[2]!.values[1] === 5);
+ * assert(maps.length === 3 && maps[2]!.values[1] === 5);
  * ```
  */
 export function channelMaps(t: Tensor, example = 0): FloatMap[] {
@@ -113,11 +116,12 @@ export function channelMaps(t: Tensor, example = 0): FloatMap[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { kernelMaps } from "./activation_maps.ts";
  * import { mnistCnn } from "./models.ts";
  * const model = mnistCnn();
  * const maps = kernelMaps(model.store.layers[0]!.params[0]!);
- * console.assert(maps.length === 32 && maps[0]!.rows === 3);
+ * assert(maps.length === 32 && maps[0]!.rows === 3);
  * ```
  */
 export function kernelMaps(kernel: { shape: readonly number[]; value: Float32Array }): FloatMap[] {
@@ -155,9 +159,10 @@ function firstConv(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { filterGridImage } from "./activation_maps.ts";
  * import { mnistCnn } from "./models.ts";
- * console.assert(filterGridImage(mnistCnn()).width === 826);
+ * assert(filterGridImage(mnistCnn()).width === 826);
  * ```
  */
 export function filterGridImage(model: Sequential): RgbImage {
@@ -191,12 +196,13 @@ export interface ExampleInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { activationGridImage, convActivations } from "./activation_maps.ts";
  * import { mnistCnn } from "./models.ts";
  * const image = { rows: 28, cols: 28, values: new Float32Array(784) };
  * const [first] = convActivations(mnistCnn(), { shape: [1, 28, 28, 1], data: image.values });
  * const grid = activationGridImage(first!, { image, label: 7, index: 0 });
- * console.assert(grid.width === 826);
+ * assert(grid.width === 826);
  * ```
  */
 export function activationGridImage(output: LayerOutput, example: ExampleInfo): RgbImage {

@@ -7,11 +7,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { of } from "rxjs";
  * import { batch } from "./batch.ts";
  * const image = new Uint8Array(4).fill(255);
  * of({ image, label: 1, rows: 2, cols: 2 }).pipe(batch(64))
- *   .subscribe((b) => console.assert(b.x.shape.join() === "1,2,2,1" && b.y.data[1] === 1));
+ *   .subscribe((b) => assert(b.x.shape.join() === "1,2,2,1" && b.y.data[1] === 1));
  * ```
  *
  * @module

@@ -38,9 +38,10 @@ export interface ConfusionMatrix {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { countConfusions } from "./confusion_matrix.ts";
  * const cm = countConfusions([0, 1, 1], [0, 1, 0], { numClasses: 2 });
- * console.assert(cm.counts[1]!.join() === "1,1" && cm.correct === 2);
+ * assert(cm.counts[1]!.join() === "1,1" && cm.correct === 2);
  * ```
  */
 export function countConfusions(
@@ -136,9 +137,10 @@ function percent(part: number, whole: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { countConfusions, formatConfusionMatrix } from "./confusion_matrix.ts";
  * const lines = formatConfusionMatrix(countConfusions([0, 1, 1], [0, 1, 0], { numClasses: 2 }));
- * console.assert(lines.some((l) => /^true +1 /.test(l) && l.includes("50.0%")));
+ * assert(lines.some((l) => /^true +1 /.test(l) && l.includes("50.0%")));
  * ```
  */
 export function formatConfusionMatrix(cm: ConfusionMatrix): string[] {
@@ -195,9 +197,10 @@ function mix(t: number, color: Rgb): Rgb {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { confusionMatrixImage, countConfusions } from "./confusion_matrix.ts";
  * const image = confusionMatrixImage(countConfusions([0, 1, 2, 3], [0, 1, 2, 2]));
- * console.assert(image.width > 10 * 56 && image.height > 10 * 56);
+ * assert(image.width > 10 * 56 && image.height > 10 * 56);
  * ```
  */
 export function confusionMatrixImage(cm: ConfusionMatrix): RgbImage {

@@ -129,9 +129,10 @@ function uncovered(inLen: number, window: number, stride: number, padBefore: num
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { axisArithmetic } from "./explain.ts";
  * const a = axisArithmetic(7, { window: 3, stride: 3, padding: "valid" });
- * console.assert(a.formula === "(7 - 3) / 3 + 1 = 2.33 -> 2" && a.dropped.join() === "6");
+ * assert(a.formula === "(7 - 3) / 3 + 1 = 2.33 -> 2" && a.dropped.join() === "6");
  * ```
  */
 export function axisArithmetic(
@@ -284,11 +285,12 @@ function windowOf(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { explainModel } from "./explain.ts";
  * import { mnistCnn } from "./models.ts";
  * const rows = explainModel(mnistCnn());
- * console.assert(rows[0]!.paramFormula === "(3*3*1 + 1) * 32 = 320");
- * console.assert(rows[0]!.outputFormula === "(28 - 3) / 1 + 1 = 26");
+ * assert(rows[0]!.paramFormula === "(3*3*1 + 1) * 32 = 320");
+ * assert(rows[0]!.outputFormula === "(28 - 3) / 1 + 1 = 26");
  * ```
  */
 export function explainModel(model: ExplainableModel): ExplainRow[] {
@@ -369,9 +371,10 @@ function wrapWords(text: string, width: number, first: string, rest: string): st
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { explainModel, strideWarnings } from "./explain.ts";
  * import { mnistCnn } from "./models.ts";
- * console.assert(strideWarnings(explainModel(mnistCnn())).length === 0);
+ * assert(strideWarnings(explainModel(mnistCnn())).length === 0);
  * ```
  */
 export function strideWarnings(rows: readonly ExplainRow[]): StrideWarning[] {
@@ -384,11 +387,12 @@ export function strideWarnings(rows: readonly ExplainRow[]): StrideWarning[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { explainModel, formatExplanation } from "./explain.ts";
  * import { mnistDense } from "./models.ts";
  * const text = formatExplanation(explainModel(mnistDense())).join("\n");
- * console.assert(text.includes("(784 + 1) * 512 = 401,920"));
- * console.assert(text.includes("Total params: 407,050"));
+ * assert(text.includes("(784 + 1) * 512 = 401,920"));
+ * assert(text.includes("Total params: 407,050"));
  * ```
  */
 export function formatExplanation(
@@ -455,12 +459,13 @@ function isObject(v: unknown): v is Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { modelFromSpec } from "./explain.ts";
  * const model = modelFromSpec({
  *   inputShape: [7, 7, 1],
  *   layers: [{ class: "Conv2D", filters: 1, kernel_size: 3, strides: 3 }],
  * });
- * console.assert(model.outputShape.join() === "2,2,1");
+ * assert(model.outputShape.join() === "2,2,1");
  * ```
  */
 export function modelFromSpec(json: unknown, file = "spec.json"): Sequential {

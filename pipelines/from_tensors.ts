@@ -39,11 +39,12 @@ export interface FromTensorsOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fromTensors } from "./from_tensors.ts";
  * import { tensor } from "../engine/tensor.ts";
  * let n = 0;
  * fromTensors(tensor([10, 2]), tensor([10, 1]), { batchSize: 4 }).subscribe(() => n++);
- * console.assert(n === 3);
+ * assert(n === 3);
  * ```
  */
 export function fromTensors(x: Tensor, y: Tensor, options: FromTensorsOptions): Observable<Batch> {

@@ -141,9 +141,10 @@ export interface FilterResponse extends MapView {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { applyFilter, PLUS_7X7, PLUS_FILTER } from "./hand_filters.ts";
  * const y = applyFilter(PLUS_7X7, PLUS_FILTER, { stride: 1, padding: "valid" });
- * console.assert(y.rows === 5 && y.values[2 * 5 + 2] === 5); // the plus's centre scores 5
+ * assert(y.rows === 5 && y.values[2 * 5 + 2] === 5); // the plus's centre scores 5
  * ```
  */
 export function applyFilter(
@@ -181,9 +182,10 @@ export function applyFilter(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { imageToMap } from "./hand_filters.ts";
  * const map = imageToMap(Uint8Array.of(0, 255, 51, 0), { rows: 2, cols: 2 });
- * console.assert(map.values[1] === 1 && Math.abs(map.values[2]! - 0.2) < 1e-6);
+ * assert(map.values[1] === 1 && Math.abs(map.values[2]! - 0.2) < 1e-6);
  * ```
  */
 export function imageToMap(
@@ -199,9 +201,10 @@ export function imageToMap(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatMap } from "./hand_filters.ts";
  * const lines = formatMap({ rows: 2, cols: 2, values: [1, -2.5, 0, 10] }, { digits: 1 });
- * console.assert(lines[0] === "   1.0  -2.5" && lines[1] === "   0.0  10.0");
+ * assert(lines[0] === "   1.0  -2.5" && lines[1] === "   0.0  10.0");
  * ```
  */
 export function formatMap(map: MapView, options: { digits?: number } = {}): string[] {

@@ -107,11 +107,12 @@ function hex2(byte: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IdxParser } from "./idx.ts";
  * const parser = new IdxParser("labels");
  * parser.push(new Uint8Array([0, 0, 8, 1, 0, 0]));
  * parser.push(new Uint8Array([0, 2, 7, 3]));
- * console.assert(parser.finish().data[1] === 3);
+ * assert(parser.finish().data[1] === 3);
  * ```
  */
 export class IdxParser {

@@ -116,9 +116,10 @@ export function lineHeight(scale = 1): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createImage } from "./image_grid.ts";
  * const image = createImage(4, 2);
- * console.assert(image.data.length === 24 && image.data[0] === 255);
+ * assert(image.data.length === 24 && image.data[0] === 255);
  * ```
  */
 export function createImage(
@@ -149,10 +150,11 @@ export interface Rect {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BLACK, createImage, fillRect } from "./image_grid.ts";
  * const image = createImage(4, 4);
  * fillRect(image, { x: 1, y: 1, width: 2, height: 2, color: BLACK });
- * console.assert(image.data[(1 * 4 + 1) * 3] === 0 && image.data[0] === 255);
+ * assert(image.data[(1 * 4 + 1) * 3] === 0 && image.data[0] === 255);
  * ```
  */
 export function fillRect(image: RgbImage, rect: Rect & { readonly color: Rgb }): void {
@@ -188,10 +190,11 @@ export function drawFrame(image: RgbImage, rect: Rect & { readonly color?: Rgb }
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createImage, drawText, textWidth } from "./image_grid.ts";
  * const image = createImage(textWidth("CONV2D", 2), 14);
  * drawText(image, "conv2d", { x: 0, y: 0, scale: 2 });
- * console.assert(image.data.some((v) => v < 128));
+ * assert(image.data.some((v) => v < 128));
  * ```
  */
 export function drawText(
@@ -256,8 +259,9 @@ export function wrapText(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mapRange } from "./image_grid.ts";
- * console.assert(mapRange([3, -1, 2]).min === -1);
+ * assert(mapRange([3, -1, 2]).min === -1);
  * ```
  */
 export function mapRange(values: ArrayLike<number>): { min: number; max: number } {
@@ -277,8 +281,9 @@ export function mapRange(values: ArrayLike<number>): { min: number; max: number 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toGray } from "./image_grid.ts";
- * console.assert(toGray([-2, 0, 2]).join() === "0,128,255");
+ * assert(toGray([-2, 0, 2]).join() === "0,128,255");
  * ```
  */
 export function toGray(
@@ -300,8 +305,9 @@ export function toGray(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fitScale } from "./image_grid.ts";
- * console.assert(fitScale({ rows: 28, cols: 28 }, 224) === 8);
+ * assert(fitScale({ rows: 28, cols: 28 }, 224) === 8);
  * ```
  */
 export function fitScale(map: { rows: number; cols: number }, box: number): number {
@@ -314,10 +320,11 @@ export function fitScale(map: { rows: number; cols: number }, box: number): numb
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createImage, drawMap } from "./image_grid.ts";
  * const image = createImage(4, 2);
  * drawMap(image, { rows: 1, cols: 2, values: [0, 1] }, { x: 0, y: 0, scale: 2 });
- * console.assert(image.data[0] === 0 && image.data[(1 * 4 + 3) * 3] === 255);
+ * assert(image.data[0] === 0 && image.data[(1 * 4 + 3) * 3] === 255);
  * ```
  */
 export function drawMap(
@@ -359,9 +366,10 @@ export interface LabelledMapOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { labelledMap } from "./image_grid.ts";
  * const panel = labelledMap({ values: new Float32Array(784), rows: 28, cols: 28 }, { label: ["ZEROS"] });
- * console.assert(panel.width === 240 && panel.height === 8 + 18 + 6 + 224 + 8);
+ * assert(panel.width === 240 && panel.height === 8 + 18 + 6 + 224 + 8);
  * ```
  */
 export function labelledMap(map: MapView, options: LabelledMapOptions): RgbImage {
@@ -404,8 +412,9 @@ export interface ImageGridOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gridColumns } from "./image_grid.ts";
- * console.assert(gridColumns(32) === 8 && gridColumns(9) === 3);
+ * assert(gridColumns(32) === 8 && gridColumns(9) === 3);
  * ```
  */
 export function gridColumns(n: number): number {
@@ -418,10 +427,11 @@ export function gridColumns(n: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { imageGrid } from "./image_grid.ts";
  * const cells = Array.from({ length: 32 }, () => ({ values: new Float32Array(9), rows: 3, cols: 3 }));
  * const grid = imageGrid(cells, { title: ["32 FILTERS"] });
- * console.assert(grid.width === 2 * 8 + 8 * 96 + 7 * 6);
+ * assert(grid.width === 2 * 8 + 8 * 96 + 7 * 6);
  * ```
  */
 export function imageGrid(cells: readonly GridCell[], options: ImageGridOptions = {}): RgbImage {
@@ -468,8 +478,9 @@ export function imageGrid(cells: readonly GridCell[], options: ImageGridOptions 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createImage, titled } from "./image_grid.ts";
- * console.assert(titled(createImage(300, 10), ["TITLE"]).height === 8 + 18 + 10);
+ * assert(titled(createImage(300, 10), ["TITLE"]).height === 8 + 18 + 10);
  * ```
  */
 export function titled(image: RgbImage, lines: readonly string[]): RgbImage {
@@ -488,8 +499,9 @@ export function titled(image: RgbImage, lines: readonly string[]): RgbImage {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createImage, hconcat } from "./image_grid.ts";
- * console.assert(hconcat([createImage(10, 5), createImage(20, 8)]).width === 36);
+ * assert(hconcat([createImage(10, 5), createImage(20, 8)]).width === 36);
  * ```
  */
 export function hconcat(images: readonly RgbImage[]): RgbImage {

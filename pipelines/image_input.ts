@@ -30,10 +30,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeImageBytes } from "./image_input.ts";
  * const line = JSON.stringify({ id: "seven", pixels: new Array(784).fill(255) });
  * const [item] = decodeImageBytes(new TextEncoder().encode(line), "digits.jsonl");
- * console.assert(item !== undefined && "pixels" in item && item.pixels[0] === 1);
+ * assert(item !== undefined && "pixels" in item && item.pixels[0] === 1);
  * ```
  *
  * @module
@@ -276,10 +277,11 @@ function resampleBox(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fitMnist } from "./image_input.ts";
  * const data = new Float32Array(100 * 50).fill(1); // a 100x50 white bar
  * const pixels = fitMnist({ width: 100, height: 50, data });
- * console.assert(pixels.length === 784 && pixels[14 * 28 + 14] === 1 && pixels[0] === 0);
+ * assert(pixels.length === 784 && pixels[14 * 28 + 14] === 1 && pixels[0] === 0);
  * ```
  */
 export function fitMnist(image: GrayImage): Float32Array {

@@ -23,13 +23,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadModel } from "./load_model.ts";
  * import { saveModel } from "./save_model.ts";
  * import { mnistDense } from "./models.ts";
  * const dir = await Deno.makeTempDir();
  * await saveModel(mnistDense({ seed: 1 }), dir);
  * const model = await loadModel(dir);
- * console.assert(model.countParams() === 407050);
+ * assert(model.countParams() === 407050);
  * await Deno.remove(dir, { recursive: true });
  * ```
  *

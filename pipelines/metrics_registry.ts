@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MetricsRegistry } from "./metrics_registry.ts";
  * const registry = new MetricsRegistry();
  * const requests = registry.counter("requests_total", "Requests answered.", ["code"]);
@@ -12,8 +13,8 @@
  * const latency = registry.histogram("latency_seconds", "Request latency.", [0.01, 0.1]);
  * latency.observe(0.05);
  * const text = registry.render();
- * console.assert(text.includes('requests_total{code="200"} 1'));
- * console.assert(text.includes('latency_seconds_bucket{le="0.1"} 1'));
+ * assert(text.includes('requests_total{code="200"} 1'));
+ * assert(text.includes('latency_seconds_bucket{le="0.1"} 1'));
  * ```
  *
  * @module

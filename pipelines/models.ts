@@ -33,8 +33,9 @@ function modelOptions(options: ModelOptions) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mnistCnn } from "./models.ts";
- * console.assert(mnistCnn().countParams() === 131242);
+ * assert(mnistCnn().countParams() === 131242);
  * ```
  */
 export function mnistCnn(options: ModelOptions = {}): Sequential {

@@ -13,12 +13,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encode } from "fast-png";
  * import { decodePng } from "./png_decode.ts";
  * const data = new Uint8Array([0, 255]);
  * const png = encode({ width: 2, height: 1, data, channels: 1, depth: 8 });
  * const image = decodePng(png, "two.png");
- * console.assert(image.width === 2 && image.data[1] === 1);
+ * assert(image.width === 2 && image.data[1] === 1);
  * ```
  *
  * @module

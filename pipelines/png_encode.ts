@@ -25,10 +25,11 @@ export interface RgbImage {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decode } from "fast-png";
  * import { encodePng } from "./png_encode.ts";
  * const png = encodePng({ width: 2, height: 1, data: new Uint8Array([255, 0, 0, 0, 0, 255]) });
- * console.assert(decode(png).width === 2);
+ * assert(decode(png).width === 2);
  * ```
  */
 export function encodePng(image: RgbImage): Uint8Array {

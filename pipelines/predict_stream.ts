@@ -16,14 +16,15 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { from, toArray, lastValueFrom } from "rxjs";
  * import { predictStream } from "./predict_stream.ts";
  * import { mnistDense } from "./models.ts";
  * const model = mnistDense({ seed: 1 });
  * const images = [new Float32Array(784), { id: "b", pixels: new Float32Array(784).fill(1) }];
  * const predictions = await lastValueFrom(from(images).pipe(predictStream(model), toArray()));
- * console.assert(predictions.length === 2 && predictions[1]!.id === "b");
- * console.assert(predictions[0]!.probabilities.length === 10);
+ * assert(predictions.length === 2 && predictions[1]!.id === "b");
+ * assert(predictions[0]!.probabilities.length === 10);
  * ```
  *
  * @module
@@ -110,11 +111,12 @@ function checkBatching(maxBatch: number, maxDelayMs: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { of } from "rxjs";
  * import { microBatch } from "./predict_stream.ts";
  * const sizes: number[] = [];
  * of(1, 2, 3, 4, 5).pipe(microBatch(2, 2)).subscribe((b) => sizes.push(b.length));
- * console.assert(sizes.join() === "2,2,1");
+ * assert(sizes.join() === "2,2,1");
  * ```
  */
 export function microBatch<T>(

@@ -6,12 +6,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Sequential } from "./sequential.ts";
  * import { Dense } from "../layers/dense.ts";
  * const model = new Sequential({ name: "demo" });
  * model.add(new Dense({ units: 512, activation: "relu", inputShape: [784] }));
  * model.add(new Dense({ units: 10, activation: "softmax" }));
- * console.assert(model.countParams() === 407050);
+ * assert(model.countParams() === 407050);
  * ```
  *
  * @module

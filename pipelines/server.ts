@@ -28,6 +28,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createPredictionServer } from "./server.ts";
  * import { mnistDense } from "./models.ts";
  * const service = createPredictionServer(mnistDense({ seed: 1 }), { maxBatch: 8 });
@@ -39,7 +40,7 @@
  *   }),
  * );
  * const body = await response.json();
- * console.assert(response.status === 200 && body.probabilities.length === 10);
+ * assert(response.status === 200 && body.probabilities.length === 10);
  * await service.drain();
  * ```
  *

@@ -8,11 +8,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { range, toArray } from "rxjs";
  * import { shuffle } from "./shuffle.ts";
  * import { Random } from "../engine/random.ts";
  * range(0, 5).pipe(shuffle({ random: new Random(1) }), toArray())
- *   .subscribe((a) => console.assert(a.slice().sort().join() === "0,1,2,3,4"));
+ *   .subscribe((a) => assert(a.slice().sort().join() === "0,1,2,3,4"));
  * ```
  *
  * @module

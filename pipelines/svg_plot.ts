@@ -55,9 +55,10 @@ function isEpoch(r: MetricsRecord): r is EpochRecord {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseMetricsJsonl } from "./svg_plot.ts";
  * const records = parseMetricsJsonl('{"epoch":1,"loss":0.2,"accuracy":0.9,"seconds":3}\n');
- * console.assert(records.length === 1);
+ * assert(records.length === 1);
  * ```
  */
 export function parseMetricsJsonl(text: string, file = "metrics.jsonl"): MetricsRecord[] {
@@ -108,12 +109,13 @@ export async function readMetricsJsonl(path: string): Promise<MetricsRecord[]> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { recordsFromHistory } from "./svg_plot.ts";
  * const records = recordsFromHistory(
  *   { epoch: [0, 1], history: { loss: [0.3, 0.1], accuracy: [0.9, 0.97] } },
  *   { loss: 0.08, accuracy: 0.975 },
  * );
- * console.assert(records.length === 3);
+ * assert(records.length === 3);
  * ```
  */
 export function recordsFromHistory(
@@ -147,8 +149,9 @@ export function recordsFromHistory(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { niceTicks } from "./svg_plot.ts";
- * console.assert(niceTicks(0, 0.7).ticks.join() === "0,0.2,0.4,0.6,0.8");
+ * assert(niceTicks(0, 0.7).ticks.join() === "0,0.2,0.4,0.6,0.8");
  * ```
  */
 export function niceTicks(
@@ -335,12 +338,13 @@ function drawPanel(out: string[], panel: Panel, x0: number, epochs: readonly num
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { trainingPlotSvg } from "./svg_plot.ts";
  * const svg = trainingPlotSvg([
  *   { epoch: 1, loss: 0.3, accuracy: 0.9 },
  *   { epoch: 2, loss: 0.1, accuracy: 0.97 },
  * ]);
- * console.assert(svg.startsWith("<svg") && svg.match(/<polyline/g)!.length === 2);
+ * assert(svg.startsWith("<svg") && svg.match(/<polyline/g)!.length === 2);
  * ```
  */
 export function trainingPlotSvg(

@@ -74,6 +74,17 @@ function madd(f: FuncBuilder, relaxed: boolean, acc: number, x: number, w: numbe
   else f.get(acc).get(x).get(w).f32x4Mul().f32x4Add().set(acc);
 }
 
+/**
+ * Emits `v = v < 0 ? 0 : v` for a v128 local when the i32 local `relu` is non-zero: the relu of
+ * `relu_fwd` (NaN and -0 pass through), fused into a kernel's store so that the output is not
+ * read and written a second time.
+ */
+function reluIf(f: FuncBuilder, relu: number, vs: readonly number[]): void {
+  f.get(relu).if_();
+  for (const v of vs) f.get(v).get(v).v128Zero().f32x4Lt().v128Andnot().set(v);
+  f.end();
+}
+
 /** Emits `dst = min(cap, a - b)` for i32 locals. */
 function minDiff(f: FuncBuilder, dst: number, cap: number, a: number, b: number): void {
   f.get(a).get(b).sub().set(dst);
@@ -97,11 +108,23 @@ function minDiff(f: FuncBuilder, dst: number, cap: number, a: number, b: number)
  * addresses only after the loop, so they hold no registers while it runs (passing all of them as
  * parameters cost ~25% of the speed through spills).
  *
- * Params: pp, yb, x, wp, bp, nlast, kH, rowBytes, L, wSkip.
+ * Params: pp, yb, x, wp, bp, nlast, kH, rowBytes, L, wSkip, relu (non-zero: relu the outputs).
  */
 function fwdTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(10).fill(I32));
-  const [pp, yb, x, wp, bp, nlast, kH, rowBytes, L, wSkip] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
+  const [pp, yb, x, wp, bp, nlast, kH, rowBytes, L, wSkip, relu] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+  ];
   const a: number[] = [];
   for (let i = 0; i < r; i++) a.push(f.local(I32));
   const ya = f.local(I32);
@@ -151,6 +174,7 @@ function fwdTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBu
   f.get(kh).i32(1).sub().tee(kh).brIf(0);
   f.end();
   f.end();
+  reluIf(f, relu, acc);
   // Store; the last vector may be partial (channel count not a multiple of 4).
   for (let i = 0; i < r; i++) {
     f.get(yb).get(pp).i32Load(8 * i).add().set(ya);
@@ -189,12 +213,24 @@ export const PLAN_CLASS_INTS = 8;
  * mix of cheap border pixels and full interior ones.
  *
  * Params: plan, y, x, wp, bp, N (output channels), K (taps of the full kernel), rowBytes, part,
- * parts. Packed weights: per block of `vecs` vectors, K rows of `4*vecs` floats (the last block
+ * parts, relu (non-zero: the outputs go through relu). Packed weights: per block of `vecs` vectors, K rows of `4*vecs` floats (the last block
  * may be narrower). Per chunk of pixels, each weight block sweeps the chunk in tiles of `rows`.
  */
 function planDriver(tile: Tile, firstTile: number): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(10).fill(I32));
-  const [plan, y, x, wp, bp, N, K, rowBytes, part, parts] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
+  const [plan, y, x, wp, bp, N, K, rowBytes, part, parts, relu] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+  ];
   const R = tile.rows, C = tile.vecs;
   const nVec = f.local(I32), nCls = f.local(I32), cls = f.local(I32), rec = f.local(I32);
   const count = f.local(I32), s1 = f.local(I32), list = f.local(I32);
@@ -243,7 +279,7 @@ function planDriver(tile: Tile, firstTile: number): FuncBuilder {
     for (let c = C; c >= 1; c--) {
       f.get(rr).i32(r).eq().get(cc).i32(c).eq().and().if_();
       f.get(pp).get(yb).get(x).get(wpb).get(bpb).get(nlast).get(nkh).get(rowBytes).get(Lp);
-      f.get(skipB);
+      f.get(skipB).get(relu);
       f.call(firstTile + (r - 1) * C + (c - 1));
       f.end();
     }
@@ -696,7 +732,7 @@ function c1Group(relaxed: boolean): number {
 }
 
 /**
- * conv_c1(y, x, wp, bp, r0, r1, outH, outW, inH, inW, N): the forward of a valid 3x3 stride-1
+ * conv_c1(y, x, wp, bp, r0, r1, outH, outW, inH, inW, N, relu): the forward of a valid 3x3 stride-1
  * convolution of a one-channel input (the first layer) over output rows [r0, r1) (flat over
  * image and row), N a multiple of 4. Per output row and vector of 4 output channels, the 9 tap
  * weight vectors stay in registers and groups of P pixels broadcast their 9 inputs, so each
@@ -705,8 +741,21 @@ function c1Group(relaxed: boolean): number {
  * bp: N floats.
  */
 function convC1(relaxed: boolean): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [y, x, wp, bp, r0, r1, outH, outW, inH, inW, N] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const f = new FuncBuilder(new Array<typeof I32>(12).fill(I32));
+  const [y, x, wp, bp, r0, r1, outH, outW, inH, inW, N, relu] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+  ];
   const P = c1Group(relaxed);
   const w: number[] = [];
   for (let t = 0; t < 9; t++) w.push(f.local(V128));
@@ -749,6 +798,7 @@ function convC1(relaxed: boolean): FuncBuilder {
         }
       }
     }
+    reluIf(f, relu, acc.slice(0, p));
     f.get(yp).set(ys);
     for (let q = 0; q < p; q++) {
       f.get(ys).get(acc[q]!).v128Store();
@@ -777,7 +827,8 @@ function convC1(relaxed: boolean): FuncBuilder {
  * wino_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes, blk, blkExtra):
  * the Winograd F(2x2, 3x3) input transform V = B^T d B of tiles [t0, t0 + nT) (flat over n, th,
  * tw with tH x tW tiles per image) of x (NHWC, C channels), vectorised over 4 channels. The 4x4 patch of tile (th, tw) starts at input (2th - padT, 2tw - padL); taps outside
- * the image read the zero vector at `zp` (an address select per tap, no branches).
+ * the image read zeros at `zp` (at least 4C floats: an address select per tap and tile, no
+ * branches).
  *
  * Layout: transform position xi at `V + xi * posBytes`, tile t - t0 at `tileBytes` more, channel
  * byte `o` (a multiple of 16) at `o + floor(o / blk) * blkExtra` more. The forward's GEMM reads
@@ -813,6 +864,8 @@ function winoIn(): FuncBuilder {
   const vout = f.local(I32), xiB = f.local(I32), addr = f.local(I32), q = f.local(I32);
   const rowOk = [f.local(I32), f.local(I32), f.local(I32), f.local(I32)];
   const colOk = [f.local(I32), f.local(I32), f.local(I32), f.local(I32)];
+  const tap: number[] = [];
+  for (let k = 0; k < 16; k++) tap.push(f.local(I32));
   const d = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
   const tmp: number[] = [];
   for (let k = 0; k < 16; k++) tmp.push(f.local(V128));
@@ -838,15 +891,19 @@ function winoIn(): FuncBuilder {
   }
   f.get(x).get(n).get(inH).mul().get(ih0).add().get(inW).mul().get(iw0).add().get(pixB).mul()
     .add().set(base);
+  // The 16 taps' addresses, once per tile (per channel vector they cost 5x the loads).
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) {
+      f.get(base).i32(i).get(rowB).mul().add().i32(j).get(pixB).mul().add();
+      f.get(zp).get(rowOk[i]!).get(colOk[j]!).and().select().set(tap[i * 4 + j]!);
+    }
+  }
   f.get(V).get(tl).get(tileBytes).mul().add().set(vout);
   f.i32(0).set(off);
   f.block().loop(); // over channel vectors
   f.get(off).get(cv).geS().brIf(1);
   for (let j = 0; j < 4; j++) {
-    for (let i = 0; i < 4; i++) {
-      f.get(base).i32(i).get(rowB).mul().add().i32(j).get(pixB).mul().add().get(off).add();
-      f.get(zp).get(rowOk[i]!).get(colOk[j]!).and().select().v128Load().set(d[i]!);
-    }
+    for (let i = 0; i < 4; i++) f.get(tap[i * 4 + j]!).get(off).add().v128Load().set(d[i]!);
     // Rows of B^T d for column j.
     f.get(d[0]!).get(d[2]!).f32x4Sub().set(tmp[0 * 4 + j]!);
     f.get(d[1]!).get(d[2]!).f32x4Add().set(tmp[1 * 4 + j]!);
@@ -876,7 +933,7 @@ function winoIn(): FuncBuilder {
 }
 
 /**
- * wino_out(y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW): the Winograd F(2x2, 3x3) output
+ * wino_out(y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu): the Winograd F(2x2, 3x3) output
  * transform y = A^T m A + bias of tiles [t0, t0 + nT), from M ([16][T][Np] floats, the batched
  * GEMM's result) into y (NHWC, N channels). Outputs past outH or outW (odd sizes) are not
  * stored; a last partial channel vector is stored lane by lane.
@@ -884,8 +941,22 @@ function winoIn(): FuncBuilder {
  * A^T = [1 1 1 0; 0 1 -1 -1].
  */
 function winoOut(): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(12).fill(I32));
-  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const f = new FuncBuilder(new Array<typeof I32>(13).fill(I32));
+  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+  ];
   const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
   const n = f.local(I32), q = f.local(I32), yb = f.local(I32), rowB = f.local(I32);
   const pixB = f.local(I32), nv = f.local(I32), nlast = f.local(I32), v = f.local(I32);
@@ -937,6 +1008,7 @@ function winoOut(): FuncBuilder {
       f.get(a[r + 1]!).get(a[r + 2]!).f32x4Sub().get(a[r + 3]!).f32x4Sub();
     }
     f.get(b).f32x4Add().set(out);
+    reluIf(f, relu, [out]);
     f.get(yb).get(off).add();
     if (row === 1) f.get(rowB).add();
     if (col === 1) f.get(pixB).add();

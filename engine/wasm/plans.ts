@@ -67,10 +67,11 @@ function spans(out: number, k: number, s: number, pad: number, inLen: number): S
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildPlan } from "./plans.ts";
  * const plan = buildPlan({ batch: 1, inH: 4, inW: 4, C: 1, outH: 4, outW: 4, N: 1, kH: 3, kW: 3,
  *   sH: 1, sW: 1, padT: 1, padL: 1 });
- * console.assert(plan[0] === 9); // 3 row spans x 3 column spans
+ * assert(plan[0] === 9); // 3 row spans x 3 column spans
  * ```
  */
 export function buildPlan(g: PlanGeometry): Int32Array {
@@ -138,9 +139,10 @@ export function planKey(g: PlanGeometry): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { winogradPlan } from "./plans.ts";
  * const plan = winogradPlan(48, 48, 32, 32, 32);
- * console.assert(plan[0] === 16);
+ * assert(plan[0] === 16);
  * ```
  */
 export function winogradPlan(T: number, count: number, C: number, Cp: number, Np: number) {

@@ -26,6 +26,7 @@ export interface KernelExports {
     rowBytes: number,
     part: number,
     parts: number,
+    relu: number,
   ): void;
   conv_dw(
     acc: number,
@@ -78,6 +79,7 @@ export interface KernelExports {
     inH: number,
     inW: number,
     N: number,
+    relu: number,
   ): void;
   colsum(acc: number, dy: number, npix: number, outC: number): void;
   vsum(dst: number, src: number, nvec: number): void;
@@ -127,6 +129,7 @@ export interface KernelExports {
     Np: number,
     tH: number,
     tW: number,
+    relu: number,
   ): void;
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
@@ -213,6 +216,8 @@ export const P = {
   N: 6,
   K: 7,
   rowBytes: 8,
+  /** 1: relu fused into the store. */
+  relu: 9,
 } as const;
 
 /** Slots of a `conv_c1` task: its parameters, the output rows (`rows` = batch x outH) split. */
@@ -228,6 +233,8 @@ export const C1 = {
   inH: 8,
   inW: 9,
   N: 10,
+  /** 1: relu fused into the store. */
+  relu: 11,
 } as const;
 
 /**
@@ -304,7 +311,7 @@ export const D = {
  * per block, `wino_in` into V, the batched GEMM `conv_plan` (`plan`, or `planLast` for a last
  * partial block) into M, `wino_out` into y. V and M ([16][T][Cp] and [16][T][Np] floats) live in
  * the participant's private region at `scratch + slot * scratchPer`. `wp` is the transformed
- * filter packed as a (16*C) x N matrix; `bz` holds Np zero floats (the GEMM's bias, and the
+ * filter packed as a (16*C) x N matrix; `bz` holds max(Cp, Np) zero floats (the GEMM's bias, and the
  * padding taps' zero vector); `bias` the layer's bias (Np floats).
  */
 export const W = {
@@ -332,6 +339,8 @@ export const W = {
   padL: 21,
   scratch: 22,
   scratchPer: 23,
+  /** 1: relu fused into the output transform's store. */
+  relu: 24,
 } as const;
 
 /**
@@ -341,7 +350,7 @@ export const W = {
  * adds V^T dM into the chunk's accumulators at `scratch + chunk * scratchPer`: [16][ceil(Cp/B)]
  * [Np][B] floats (`winoDwMainFloats`), then the bias sums (Np floats: `colsum` of the chunk's
  * share of dy's pixels). V and dMT live in the participant's region at `work + slot * workPer`;
- * `bz` holds zero floats (at least 4) for the taps and outputs outside the images.
+ * `bz` holds max(Cp, Np) zero floats for the taps and outputs outside the images.
  */
 export const WD = {
   kind: 0,
@@ -525,6 +534,7 @@ export function runTask(
         a[P.rowBytes]!,
         index,
         count,
+        a[P.relu]!,
       );
       return;
     case TASK_C1: {
@@ -542,6 +552,7 @@ export function runTask(
           a[C1.inH]!,
           a[C1.inW]!,
           a[C1.N]!,
+          a[C1.relu]!,
         );
       }
       return;
@@ -649,8 +660,22 @@ function runWinograd(
       0,
     );
     const plan = nT === T ? g(W.plan) : g(W.planLast);
-    k.conv_plan(plan, M, V, g(W.wp), g(W.bz), N, 16 * C, 0, 0, 1);
-    k.wino_out(g(W.y), M, g(W.bias), t0, nT, T, g(W.outH), g(W.outW), N, Np, g(W.tH), g(W.tW));
+    k.conv_plan(plan, M, V, g(W.wp), g(W.bz), N, 16 * C, 0, 0, 1, 0);
+    k.wino_out(
+      g(W.y),
+      M,
+      g(W.bias),
+      t0,
+      nT,
+      T,
+      g(W.outH),
+      g(W.outW),
+      N,
+      Np,
+      g(W.tH),
+      g(W.tW),
+      g(W.relu),
+    );
   }
 }
 
@@ -744,6 +769,7 @@ function runEmbedded(
       Wp * C * 4,
       byImage ? 0 : index,
       byImage ? 1 : count,
+      0,
     );
   }
 }

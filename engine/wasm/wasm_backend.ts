@@ -460,6 +460,7 @@ class WasmBackendImpl implements WasmBackend {
     x: number,
     wp: number,
     bp: number,
+    relu = false,
   ): void {
     const t = this.newTask(TASK_CONV);
     t[P.plan] = this.plan(g);
@@ -470,6 +471,7 @@ class WasmBackendImpl implements WasmBackend {
     t[P.N] = g.N;
     t[P.K] = g.kH * g.kW * g.C;
     t[P.rowBytes] = g.inW * g.C * 4;
+    t[P.relu] = relu ? 1 : 0;
     const parallel = g.batch * g.outH * g.outW * g.N * g.kH * g.kW * g.C >= this.minMacs;
     t[A_CHUNKS] = this.chunks(parallel);
     this.pool.run(kernel, t, parallel);
@@ -481,6 +483,7 @@ class WasmBackendImpl implements WasmBackend {
     w: Float32Array,
     b: Float32Array | null,
     info: Conv2DInfo,
+    relu = false,
   ): void {
     const { batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW } = info;
     const ySize = batch * outH * outW * outC;
@@ -506,7 +509,7 @@ class WasmBackendImpl implements WasmBackend {
       inC === 1 && kH === 3 && kW === 3 && strideH === 1 && strideW === 1 && outC % 4 === 0 &&
       info.padTop + info.padLeft + info.padBottom + info.padRight === 0
     ) {
-      this.runC1(yPtr, xPtr, w, b, info);
+      this.runC1(yPtr, xPtr, w, b, info, relu);
     } else if (this.winogradFits(g)) {
       const CN = inC * outC;
       this.runWinograd(
@@ -516,10 +519,11 @@ class WasmBackendImpl implements WasmBackend {
         xPtr,
         b,
         (tap, c, n) => w[tap * CN + c * outC + n]!,
+        relu,
       );
     } else {
       const { wp, bp } = this.packForward(w, b, kH * kW * inC, outC);
-      this.runPlan("conv2dForward", g, yPtr, xPtr, wp, bp);
+      this.runPlan("conv2dForward", g, yPtr, xPtr, wp, bp, relu);
     }
     publish();
   }
@@ -560,14 +564,14 @@ class WasmBackendImpl implements WasmBackend {
     xPtr: number,
     bias: Float32Array | null,
     filter: (tap: number, c: number, n: number) => number,
+    relu = false,
   ): void {
     const { C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4);
     if (this.winoU.length < 16 * C * N) this.winoU = new Float32Array(16 * C * N);
     winogradFilter(this.winoU, C, N, filter);
     const { wp, bp } = this.packForward(this.winoU, bias, 16 * C, N);
-    const bz = this.scratch.get("bz", Np * 4);
-    this.heap.f32(bz, Np).fill(0);
+    const bz = this.zeros(Math.max(Cp, Np));
     const tH = Math.ceil(g.outH / 2), tW = Math.ceil(g.outW / 2), tiles = g.batch * tH * tW;
     // Tiles per block: V and M of a block ([16][T][Cp] + [16][T][Np] floats) within ~192 KB,
     // so they stay in L2 between the three steps; a multiple of the GEMM tile's rows.
@@ -602,6 +606,7 @@ class WasmBackendImpl implements WasmBackend {
     t[W.tW] = tW;
     t[W.padT] = g.padT;
     t[W.padL] = g.padL;
+    t[W.relu] = relu ? 1 : 0;
     this.privateScratch(t, W.scratch, W.scratchPer, 16 * T * (Cp + Np));
     const parallel = g.batch * g.outH * g.outW * N * 9 * C >= this.minMacs;
     t[A_CHUNKS] = Math.min(Math.ceil(tiles / T), this.chunks(parallel));
@@ -618,6 +623,7 @@ class WasmBackendImpl implements WasmBackend {
     w: Float32Array,
     b: Float32Array | null,
     info: Conv2DInfo,
+    relu: boolean,
   ): void {
     const { batch, inH, inW, outH, outW, outC } = info;
     const nVec = outC / 4;
@@ -639,9 +645,17 @@ class WasmBackendImpl implements WasmBackend {
     t[C1.inH] = inH;
     t[C1.inW] = inW;
     t[C1.N] = outC;
+    t[C1.relu] = relu ? 1 : 0;
     const parallel = batch * outH * outW * outC * 9 >= this.minMacs;
     t[A_CHUNKS] = Math.min(batch * outH, this.chunks(parallel));
     this.pool.run("conv2dForward", t, parallel);
+  }
+
+  /** Byte pointer of `n` zero floats in shared memory (the Winograd kernels' zero taps). */
+  private zeros(n: number): number {
+    const at = this.scratch.get("bz", n * 4);
+    this.heap.f32(at, n).fill(0);
+    return at;
   }
 
   /** Chunks of a task: CHUNKS_PER_PARTICIPANT per participant in parallel, else 1. */
@@ -836,9 +850,7 @@ class WasmBackendImpl implements WasmBackend {
     const t = this.newTask(TASK_WINO_DW);
     t[WD.x] = this.input(x, batch * g.inH * g.inW * C, "in0");
     t[WD.dy] = this.input(dy, batch * g.outH * g.outW * N, "in1");
-    const bz = this.scratch.get("bz", Np * 4);
-    this.heap.f32(bz, Np).fill(0);
-    t[WD.bz] = bz;
+    t[WD.bz] = this.zeros(Math.max(Cp, Np));
     t[WD.T] = T;
     t[WD.tiles] = tiles;
     t[WD.inH] = g.inH;
@@ -1018,12 +1030,14 @@ class WasmBackendImpl implements WasmBackend {
     batch: number,
     inDim: number,
     outDim: number,
+    relu = false,
   ): void {
     if (batch * outDim === 0) return;
     const { wp, bp } = this.packForward(w, b, inDim, outDim);
     const xPtr = this.input(x, batch * inDim, "in0");
     const [yPtr, publish] = this.output(y, batch * outDim, "out");
-    this.runPlan("denseForward", this.denseGeometry(batch, inDim, outDim), yPtr, xPtr, wp, bp);
+    const g = this.denseGeometry(batch, inDim, outDim);
+    this.runPlan("denseForward", g, yPtr, xPtr, wp, bp, relu);
     publish();
   }
 

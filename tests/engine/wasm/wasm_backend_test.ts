@@ -130,6 +130,12 @@ const DENSE_CASES: [number, number, number][] = [
   [5, 1, 9],
 ];
 
+/** `fused` is bitwise the relu (`v < 0 ? 0 : v`) of `plain`, the same kernel's output. */
+function assertRelu(fused: Float32Array, plain: Float32Array, what: string): void {
+  const bad = fused.findIndex((v, i) => !Object.is(v, plain[i]! < 0 ? 0 : plain[i]!));
+  assert.equal(bad, -1, `${what}: element ${bad} is ${fused[bad]}, relu of ${plain[bad]}`);
+}
+
 function checkConv(be: Backend, c: ConvCase, seed: number): void {
   const info = conv2dInfo([c.n, c.h, c.w, c.inC], {
     kernelSize: c.k,
@@ -148,6 +154,10 @@ function checkConv(be: Backend, c: ConvCase, seed: number): void {
     be.conv2dForward(y, x, w, bias, info);
     conv2dForwardNaive(yRef, x, w, bias, info);
     close(y, yRef, `${label} forward bias=${bias !== null}`);
+    // relu fused into the store: exactly relu of the same outputs.
+    const yRelu = new Float32Array(ySize).fill(NaN);
+    be.conv2dForward(yRelu, x, w, bias, info, true);
+    assertRelu(yRelu, y, `${label} forward+relu bias=${bias !== null}`);
   }
   const dx = new Float32Array(xSize).fill(NaN), dxRef = new Float32Array(xSize);
   be.conv2dBackwardInput(dx, dy, w, info);
@@ -173,6 +183,9 @@ function checkDense(be: Backend, [n, inDim, outDim]: [number, number, number], s
   be.denseForward(y, x, w, b, n, inDim, outDim);
   denseForwardNaive(yRef, x, w, b, n, inDim, outDim);
   close(y, yRef, `${label} forward`);
+  const yRelu = new Float32Array(n * outDim).fill(NaN);
+  be.denseForward(yRelu, x, w, b, n, inDim, outDim, true);
+  assertRelu(yRelu, y, `${label} forward+relu`);
   const dx = new Float32Array(n * inDim).fill(NaN), dxRef = new Float32Array(n * inDim);
   be.denseBackwardInput(dx, dy, w, n, inDim, outDim);
   denseBackwardInputNaive(dxRef, dy, w, n, inDim, outDim);
