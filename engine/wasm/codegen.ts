@@ -867,9 +867,7 @@ function winoIn(): FuncBuilder {
   const tap: number[] = [];
   for (let k = 0; k < 16; k++) tap.push(f.local(I32));
   const d = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
-  const tmp: number[] = [];
-  for (let k = 0; k < 16; k++) tmp.push(f.local(V128));
-  const r = f.local(V128);
+  const cnt = f.local(I32), bo = f.local(I32), wrap = f.local(I32);
   f.get(inW).get(C).mul().i32(2).shl().set(rowB);
   f.get(C).i32(2).shl().set(pixB);
   f.get(posBytes).set(xiB);
@@ -900,32 +898,41 @@ function winoIn(): FuncBuilder {
   }
   f.get(V).get(tl).get(tileBytes).mul().add().set(vout);
   f.i32(0).set(off);
+  f.i32(0).set(cnt);
+  f.i32(0).set(bo);
   f.block().loop(); // over channel vectors
   f.get(off).get(cv).geS().brIf(1);
-  for (let j = 0; j < 4; j++) {
-    for (let i = 0; i < 4; i++) f.get(tap[i * 4 + j]!).get(off).add().v128Load().set(d[i]!);
-    // Rows of B^T d for column j.
-    f.get(d[0]!).get(d[2]!).f32x4Sub().set(tmp[0 * 4 + j]!);
-    f.get(d[1]!).get(d[2]!).f32x4Add().set(tmp[1 * 4 + j]!);
-    f.get(d[2]!).get(d[1]!).f32x4Sub().set(tmp[2 * 4 + j]!);
-    f.get(d[1]!).get(d[3]!).f32x4Sub().set(tmp[3 * 4 + j]!);
+  f.get(vout).get(off).add().get(bo).add().set(addr);
+  // Row by row of B^T d, each from two rows of the patch, then its column transform stored at
+  // positions xi = 4i + k: 4 live vectors (all 16 of B^T d at once spilled to the stack).
+  const rowsOf: [number, number, "add" | "sub"][] = [[0, 2, "sub"], [1, 2, "add"], [2, 1, "sub"], [
+    1,
+    3,
+    "sub",
+  ]];
+  const combine = (op: "add" | "sub") => (op === "add" ? f.f32x4Add() : f.f32x4Sub());
+  for (const [a, b, op] of rowsOf) {
+    for (let j = 0; j < 4; j++) {
+      f.get(tap[a * 4 + j]!).get(off).add().v128Load();
+      f.get(tap[b * 4 + j]!).get(off).add().v128Load();
+      combine(op).set(d[j]!);
+    }
+    const cols: [number, number, "add" | "sub"][] = [[0, 2, "sub"], [1, 2, "add"], [2, 1, "sub"], [
+      1,
+      3,
+      "sub",
+    ]];
+    for (const [c0, c1, cop] of cols) {
+      f.get(addr).get(d[c0]!).get(d[c1]!);
+      combine(cop).v128Store();
+      f.get(addr).get(xiB).add().set(addr);
+    }
   }
-  // (B^T d) B: columns, stored at transform position xi = 4i + k.
-  f.get(vout).get(off).add().get(off).get(blk).divU().get(blkExtra).mul().add().set(addr);
-  const store = (a: number, b: number, op: "add" | "sub") => {
-    f.get(addr).get(tmp[a]!).get(tmp[b]!);
-    if (op === "add") f.f32x4Add();
-    else f.f32x4Sub();
-    f.set(r).get(addr).get(r).v128Store();
-    f.get(addr).get(xiB).add().set(addr);
-  };
-  for (let i = 0; i < 4; i++) {
-    store(i * 4 + 0, i * 4 + 2, "sub");
-    store(i * 4 + 1, i * 4 + 2, "add");
-    store(i * 4 + 2, i * 4 + 1, "sub");
-    store(i * 4 + 1, i * 4 + 3, "sub");
-  }
+  // The next channel vector; past a block of `blk` bytes, skip `blkExtra` (no division).
   f.get(off).i32(16).add().set(off);
+  f.get(cnt).i32(16).add().tee(cnt).get(blk).geS().set(wrap);
+  f.get(bo).get(blkExtra).i32(0).get(wrap).select().add().set(bo);
+  f.i32(0).get(cnt).get(wrap).select().set(cnt);
   f.br(0).end().end();
   f.get(tl).i32(1).add().set(tl);
   f.br(0).end().end();

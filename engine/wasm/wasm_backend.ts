@@ -41,7 +41,14 @@ import {
   simdSupported,
   type Tile,
 } from "./codegen.ts";
-import { buildPlan, type PlanGeometry, planKey, winogradFilter, winogradPlan } from "./plans.ts";
+import {
+  buildPlan,
+  type PlanGeometry,
+  planKey,
+  winogradFilter,
+  winogradFilterGradient,
+  winogradPlan,
+} from "./plans.ts";
 import { WorkerPool } from "./pool.ts";
 import {
   A_CHUNKS,
@@ -227,8 +234,12 @@ const CHUNKS_PER_PARTICIPANT = 4;
 const DW_MIN_CHUNKS_PER_PARTICIPANT = 2;
 const DW_MAX_CHUNKS_PER_PARTICIPANT = 8;
 const DW_MIN_CHUNK_PIXELS = 1024;
-/** Bytes of one participant's Winograd block (its transformed input and GEMM output). */
-const WINO_BLOCK_BYTES = 192 * 1024;
+/**
+ * Bytes of one participant's Winograd block (its transformed input and GEMM output). Within L2
+ * either way; at 96 KB conv2's input transform ran ~10% faster than at 192 KB (A/B in one
+ * process) and the GEMM the same.
+ */
+const WINO_BLOCK_BYTES = 96 * 1024;
 /**
  * Bytes of one participant's Winograd kernel-gradient block (its packed V and dMT): in L2
  * between the transforms that write it and the GEMM that reads it.
@@ -305,8 +316,6 @@ class WasmBackendImpl implements WasmBackend {
   private readonly dwBlock: number;
   /** Whether 3x3 stride-1 convolutions take the Winograd path. */
   private readonly useWinograd: boolean;
-  /** The transformed filter before packing (reused). */
-  private winoU = new Float32Array(0);
   private readonly minMacs: number;
   private readonly minElements: number;
   /** Pixel plans in shared memory by geometry: they depend only on shapes. */
@@ -511,16 +520,8 @@ class WasmBackendImpl implements WasmBackend {
     ) {
       this.runC1(yPtr, xPtr, w, b, info, relu);
     } else if (this.winogradFits(g)) {
-      const CN = inC * outC;
-      this.runWinograd(
-        "conv2dForward",
-        g,
-        yPtr,
-        xPtr,
-        b,
-        (tap, c, n) => w[tap * CN + c * outC + n]!,
-        relu,
-      );
+      // Tap (kh, kw) from input channel c to output channel n: w[tap][c][n].
+      this.runWinograd("conv2dForward", g, yPtr, xPtr, b, w, outC, 1, false, relu);
     } else {
       const { wp, bp } = this.packForward(w, b, kH * kW * inC, outC);
       this.runPlan("conv2dForward", g, yPtr, xPtr, wp, bp, relu);
@@ -554,8 +555,9 @@ class WasmBackendImpl implements WasmBackend {
   /**
    * A 3x3 stride-1 convolution by Winograd F(2x2, 3x3): 2.25x fewer multiplications than the
    * direct one, in three steps per block of 2x2 output tiles (input transform, a batched GEMM
-   * over the 16 transform positions that is itself a `conv_plan`, output transform). `filter(tap,
-   * c, n)` reads the 3x3 filter; `bias` is added by the output transform.
+   * over the 16 transform positions that is itself a `conv_plan`, output transform). The 3x3
+   * filter is `w` read as `winogradFilter` says (`cStride`, `nStride`, `flip`); `bias` is added
+   * by the output transform.
    */
   private runWinograd(
     kernel: string,
@@ -563,17 +565,30 @@ class WasmBackendImpl implements WasmBackend {
     yPtr: number,
     xPtr: number,
     bias: Float32Array | null,
-    filter: (tap: number, c: number, n: number) => number,
+    w: Float32Array,
+    cStride: number,
+    nStride: number,
+    flip: boolean,
     relu = false,
   ): void {
     const { C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4);
-    if (this.winoU.length < 16 * C * N) this.winoU = new Float32Array(16 * C * N);
-    winogradFilter(this.winoU, C, N, filter);
-    const { wp, bp } = this.packForward(this.winoU, bias, 16 * C, N);
+    // The transformed filter, packed as packForward would pack a (16C) x N matrix.
+    const wp = this.scratch.get("wp", 16 * C * Np * 4);
+    winogradFilter(
+      this.heap.f32(wp, 16 * C * Np),
+      C,
+      N,
+      w,
+      cStride,
+      nStride,
+      flip,
+      this.fwdTile.vecs,
+    );
+    const bp = this.packBias(bias, N);
     const bz = this.zeros(Math.max(Cp, Np));
     const tH = Math.ceil(g.outH / 2), tW = Math.ceil(g.outW / 2), tiles = g.batch * tH * tW;
-    // Tiles per block: V and M of a block ([16][T][Cp] + [16][T][Np] floats) within ~192 KB,
+    // Tiles per block: V and M of a block ([16][T][Cp] + [16][T][Np] floats) within ~96 KB,
     // so they stay in L2 between the three steps; a multiple of the GEMM tile's rows.
     const rows = this.fwdTile.rows;
     const T = Math.max(rows, Math.floor(WINO_BLOCK_BYTES / (64 * (Cp + Np)) / rows) * rows);
@@ -700,16 +715,8 @@ class WasmBackendImpl implements WasmBackend {
         padL: kW - 1 - padLeft,
       };
       if (this.winogradFits(g)) {
-        // The flipped, transposed kernel: tap (kh, kw) from dy channel c to dx channel n.
-        const CN = inC * outC;
-        this.runWinograd(
-          "conv2dBackwardInput",
-          g,
-          dxPtr,
-          dyPtr,
-          null,
-          (tap, c, n) => w[(8 - tap) * CN + n * outC + c]!,
-        );
+        // The flipped, transposed kernel: from dy channel c to dx channel n, w[8 - tap][n][c].
+        this.runWinograd("conv2dBackwardInput", g, dxPtr, dyPtr, null, w, 1, outC, true);
       } else {
         const { wp, bp } = this.packBackwardInput(w, kH, kW, inC, outC);
         this.runPlan("conv2dBackwardInput", g, dxPtr, dyPtr, wp, bp);
@@ -883,31 +890,7 @@ class WasmBackendImpl implements WasmBackend {
     const base = t[WD.scratch]!;
     for (let i = 1; i < chunks; i++) this.kernels.vsum(base, base + i * per, (main + Np) / 4);
     const acc = this.heap.f32(base, main + Np);
-    // dU[xi][c][n] at acc[((xi * nTB + c / B) * Np + n) * B + c % B]; dw += G^T dU G.
-    const nTB = Math.ceil(Cp / B), posFloats = nTB * Np * B, CN = C * N;
-    const u = new Float64Array(16), m = new Float64Array(12);
-    for (let c = 0; c < C; c++) {
-      const cOff = Math.floor(c / B) * Np * B + (c % B);
-      for (let n = 0; n < N; n++) {
-        const at = cOff + n * B;
-        for (let xi = 0; xi < 16; xi++) u[xi] = acc[xi * posFloats + at]!;
-        // G^T dU: 3 x 4 (G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]).
-        for (let k = 0; k < 4; k++) {
-          const u0 = u[k]!, u1 = u[4 + k]!, u2 = u[8 + k]!, u3 = u[12 + k]!;
-          m[k] = u0 + (u1 + u2) / 2;
-          m[4 + k] = (u1 - u2) / 2;
-          m[8 + k] = (u1 + u2) / 2 + u3;
-        }
-        // (G^T dU) G: 3 x 3, into dw[kh][kw][c][n].
-        for (let a = 0; a < 3; a++) {
-          const m0 = m[4 * a]!, m1 = m[4 * a + 1]!, m2 = m[4 * a + 2]!, m3 = m[4 * a + 3]!;
-          const row = 3 * a * CN + c * N + n;
-          dw[row]! += m0 + (m1 + m2) / 2;
-          dw[row + CN]! += (m1 - m2) / 2;
-          dw[row + 2 * CN]! += (m1 + m2) / 2 + m3;
-        }
-      }
-    }
+    winogradFilterGradient(dw, acc, C, N, Np, B);
     if (db !== null) { for (let n = 0; n < N; n++) db[n]! += acc[main + n]!; }
   }
 
