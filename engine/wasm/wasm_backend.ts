@@ -8,7 +8,9 @@
  *
  * - conv forward: `conv_plan` over a pixel plan (`plans.ts`) of x read in place; `same` padding
  *   clips each window to the image instead of copying it into a zero-padded buffer; a valid 3x3
- *   stride-1 convolution of a one-channel input (outC a multiple of 4) takes `conv_c1`;
+ *   stride-1 convolution of a one-channel input (outC a multiple of 4) takes `conv_c1`; 3x3
+ *   stride-1 layers with >= 16 channels in and out, Winograd F(2x2, 3x3) (`runWinograd`); a relu
+ *   activation is applied by the kernel's store (`relu` argument of `conv2dForward`);
  * - conv input gradient, stride 1: a "full" correlation of dy with the kernel flipped and
  *   transposed to `[kH, kW, outC, inC]` while packing it, again through a plan, so the taps that
  *   would fall in the padding of dy (17-56% of the work on the seed CNN) are skipped; strided:
@@ -16,7 +18,9 @@
  * - conv kernel gradient: `conv_dw` (or, with fewer taps than output channels, `conv_dw_taps`,
  *   or `conv_dw_direct` for one input channel) over chunks of output pixels into per-chunk
  *   accumulators, summed in chunk order into `dw` (deterministic for a given participant
- *   count: the chunk count depends on the shape and the participants only);
+ *   count: the chunk count depends on the shape and the participants only); the Winograd layers
+ *   by F(2x2, 3x3) too (`runWinogradDw`: the GEMM over the 16 transform positions on the
+ *   `conv_dw` tiles, then dw += G^T dU G);
  * - dense: the same kernels on 1x1 "images" with a 1x1 kernel.
  *
  * Weights are repacked per call (so once per training step for each direction) into column
