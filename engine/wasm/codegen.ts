@@ -228,8 +228,9 @@ export const PLAN_CLASS_INTS = 8;
  * mix of cheap border pixels and full interior ones.
  *
  * Params: plan, y, x, wp, bp, N (output channels), K (taps of the full kernel), rowBytes, part,
- * parts, relu (non-zero: the outputs go through relu). Packed weights: per block of `vecs` vectors, K rows of `4*vecs` floats (the last block
- * may be narrower). Per chunk of pixels, each weight block sweeps the chunk in tiles of `rows`.
+ * parts, relu (non-zero: the outputs go through relu). Packed weights: per block of `vecs`
+ * vectors, K rows of `4*vecs` floats (the last block may be narrower). Per chunk of pixels, each
+ * weight block sweeps the chunk in tiles of `rows`.
  */
 function planDriver(tile: Tile, firstTile: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
@@ -854,9 +855,9 @@ function convC1(relaxed: boolean): FuncBuilder {
 /**
  * wino_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes, blk, blkExtra):
  * the Winograd F(2x2, 3x3) input transform V = B^T d B of tiles [t0, t0 + nT) (flat over n, th,
- * tw with tH x tW tiles per image) of x (NHWC, C channels), vectorised over 4 channels. The 4x4 patch of tile (th, tw) starts at input (2th - padT, 2tw - padL); taps outside
- * the image read zeros at `zp` (at least 4C floats: an address select per tap and tile, no
- * branches).
+ * tw with tH x tW tiles per image) of x (NHWC, C channels), vectorised over 4 channels. The 4x4
+ * patch of tile (th, tw) starts at input (2th - padT, 2tw - padL); taps outside the image read
+ * zeros at `zp` (at least 4C floats: an address select per tap and tile, no branches).
  *
  * Layout: transform position xi at `V + xi * posBytes`, tile t - t0 at `tileBytes` more, channel
  * byte `o` (a multiple of 16) at `o + floor(o / blk) * blkExtra` more. The forward's GEMM reads

@@ -311,8 +311,8 @@ export const D = {
  * per block, `wino_in` into V, the batched GEMM `conv_plan` (`plan`, or `planLast` for a last
  * partial block) into M, `wino_out` into y. V and M ([16][T][Cp] and [16][T][Np] floats) live in
  * the participant's private region at `scratch + slot * scratchPer`. `wp` is the transformed
- * filter packed as a (16*C) x N matrix; `bz` holds max(Cp, Np) zero floats (the GEMM's bias, and the
- * padding taps' zero vector); `bias` the layer's bias (Np floats).
+ * filter packed as a (16*C) x N matrix; `bz` holds max(Cp, Np) zero floats (the GEMM's bias, and
+ * the padding taps' zeros); `bias` the layer's bias (Np floats).
  */
 export const W = {
   kind: 0,
