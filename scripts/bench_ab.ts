@@ -1,0 +1,144 @@
+// `deno task bench-ab`: two versions of the engine in one process, their training steps (or
+// inferences) interleaved rep by rep, so both see the same load on a shared machine. The
+// "before" version is a directory holding another checkout's engine/, layers/ and pipelines/
+// inside this project (so that its imports resolve through deno.json), e.g.
+//
+//   git archive 08c1338 engine layers pipelines | (mkdir -p .ab/before && tar -x -C .ab/before)
+//   deno task bench-ab --before .ab/before
+//
+// Thin: parses flags, loads both versions, times them, prints a Markdown table.
+
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { from } from "rxjs";
+import { choiceFlag, intFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
+
+const USAGE = `Usage: deno task bench-ab --before DIR [--mode step|infer] [--reps N] [--workers 1,2]
+
+Loads the engine of DIR (a directory in this project with another version's engine/,
+layers/ and pipelines/) and this tree's, builds the lecture's CNN with each, and times
+them in one process, interleaved rep by rep: the training step at batch 64 (forward,
+loss, backward, RMSprop) or model.predict at batch 256, on each participant count.
+Prints best, quartiles and median per version.
+
+Flags:
+  --before DIR       the other version (required)
+  --mode step|infer  what to time (default step)
+  --reps N           timed repetitions per configuration (default 30)
+  --workers LIST     participant counts, comma-separated (default 1,2)
+  --help             this text
+`;
+
+/** What a version must export, as `engine/wasm/wasm_backend.ts`, `pipelines/models.ts`, `train.ts`. */
+interface Version {
+  createWasmBackend(options: { workers: number }): Promise<{ dispose(): void }>;
+  mnistCnn(options: { seed: number; backend: unknown }): {
+    compile(c: Record<string, unknown>): void;
+    build(): void;
+    predict(x: unknown, o: { batchSize: number }): unknown;
+  };
+  train(model: unknown): (source: unknown) => { subscribe(): unknown };
+}
+
+async function load(root: URL): Promise<Version> {
+  const at = (p: string) => new URL(p, root).href;
+  const [be, models, train] = await Promise.all([
+    import(at("engine/wasm/wasm_backend.ts")),
+    import(at("pipelines/models.ts")),
+    import(at("pipelines/train.ts")),
+  ]);
+  return {
+    createWasmBackend: be.createWasmBackend,
+    mnistCnn: models.mnistCnn,
+    train: train.train,
+  };
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      before: { type: "string" },
+      mode: { type: "string" },
+      reps: { type: "string" },
+      workers: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values.before === undefined) throw new UsageError("--before DIR is required");
+  const mode = choiceFlag("mode", values.mode, ["step", "infer"] as const, "step");
+  const reps = intFlag("reps", values.reps, 30, 3);
+  const workers = (values.workers ?? "1,2").split(",").map((w) => intFlag("workers", w, 1));
+  const beforeDir = resolve(values.before);
+  try {
+    await Deno.stat(`${beforeDir}/engine/wasm/wasm_backend.ts`);
+  } catch {
+    throw new UsageError(
+      `--before ${values.before}: expected a directory with engine/wasm/wasm_backend.ts`,
+    );
+  }
+  const versions: [string, Version][] = [
+    ["before", await load(pathToFileURL(`${beforeDir}/`))],
+    ["after", await load(new URL("../", import.meta.url))],
+  ];
+  const n = mode === "step" ? 64 : 256;
+  const x = new Float32Array(n * 784).map((
+    _,
+    i,
+  ) => (Math.sin(i) > 0.3 ? Math.abs(Math.cos(i)) : 0));
+  const y = new Float32Array(n * 10);
+  for (let i = 0; i < n; i++) y[i * 10 + (i % 10)] = 1;
+  const batch = { x: { shape: [n, 28, 28, 1], data: x }, y: { shape: [n, 10], data: y } };
+  const configs: { name: string; run: () => void; ms: number[]; dispose: () => void }[] = [];
+  for (const w of workers) {
+    for (const [name, v] of versions) {
+      const backend = await v.createWasmBackend({ workers: w });
+      const model = v.mnistCnn({ seed: 1, backend });
+      model.compile({
+        optimizer: "rmsprop",
+        loss: "categorical_crossentropy",
+        metrics: ["accuracy"],
+      });
+      model.build();
+      const run = mode === "step"
+        ? () => void from([batch]).pipe(v.train(model) as never).subscribe()
+        : () => void model.predict(batch.x, { batchSize: n });
+      for (let i = 0; i < 3; i++) run(); // warm-up: compile, plans, buffers
+      configs.push({ name: `${name} x${w}`, run, ms: [], dispose: () => backend.dispose() });
+    }
+  }
+  for (let r = 0; r < reps; r++) {
+    for (const c of configs) {
+      const t0 = performance.now();
+      c.run();
+      c.ms.push(performance.now() - t0);
+    }
+  }
+  console.log(
+    `${mode === "step" ? "Training step, batch 64" : "model.predict, batch 256"}; ${reps} reps, ` +
+      `interleaved; load average ${Deno.loadavg()[0]!.toFixed(2)}\n`,
+  );
+  console.log(
+    "| version | best ms | q1 | median | q3 |" + (mode === "infer" ? " median img/s |" : ""),
+  );
+  console.log("| --- | --- | --- | --- | --- |" + (mode === "infer" ? " --- |" : ""));
+  for (const c of configs) {
+    c.ms.sort((a, b) => a - b);
+    const q = (f: number) => c.ms[Math.round(f * (reps - 1))]!;
+    const cells = [q(0), q(0.25), q(0.5), q(0.75)].map((v) => v.toFixed(1));
+    const rate = mode === "infer" ? ` ${Math.round((n * 1000) / q(0.5))} |` : "";
+    console.log(`| ${c.name} | ${cells.join(" | ")} |${rate}`);
+    c.dispose();
+  }
+  return 0;
+}
+
+await runCli("bench-ab", main);
