@@ -325,10 +325,22 @@ function planDriver(tile: Tile, firstTile: number): FuncBuilder {
  * `y` (rows of 4c floats). An earlier version reduced over the pixels in place (x and dy read at
  * their pixel strides) and never passed ~57% of peak.
  * Params: a0, aStride, wp, y, L (pixels, >= 1).
+ *
+ * With `overwrite`, the same loop is the Winograd forward's GEMM tile (`wino_gemm`): `r` rows of
+ * V (broadcast) times `c` vectors of the packed transformed filter over L = C taps, the
+ * accumulators starting from zero and stored to `r` rows of M `yStride` bytes apart (an extra
+ * parameter). Rows at a fixed stride need no pixel plan, and the 32-tap reduction of conv2 spends
+ * less of the tile on its prologue and epilogue than `conv_plan`'s tiles do.
  */
-function dwTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBuilder {
-  const f = new FuncBuilder([I32, I32, I32, I32, I32]);
-  const [a0, aStride, wp, y, L] = [0, 1, 2, 3, 4];
+function dwTile(
+  r: number,
+  c: number,
+  relaxed: boolean,
+  unroll: number,
+  overwrite = false,
+): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(overwrite ? 6 : 5).fill(I32));
+  const [a0, aStride, wp, y, L, yStride] = [0, 1, 2, 3, 4, 5];
   const a: number[] = [];
   for (let i = 0; i < r; i++) a.push(f.local(I32));
   const acc: number[] = [];
@@ -340,7 +352,10 @@ function dwTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBui
   f.get(a0).set(a[0]!);
   for (let i = 1; i < r; i++) f.get(a[i - 1]!).get(aStride).add().set(a[i]!);
   for (let i = 0; i < r; i++) {
-    for (let j = 0; j < c; j++) f.get(y).v128Load((i * c + j) * 16).set(acc[i * c + j]!);
+    for (let j = 0; j < c; j++) {
+      if (overwrite) f.v128Zero().set(acc[i * c + j]!);
+      else f.get(y).v128Load((i * c + j) * 16).set(acc[i * c + j]!);
+    }
   }
   const body = (u: number) => {
     for (let j = 0; j < c; j++) f.get(wp).v128Load((u * c + j) * 16).set(w[j]!);
@@ -365,8 +380,71 @@ function dwTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBui
   advance(4);
   f.br(0).end().end();
   for (let i = 0; i < r; i++) {
-    for (let j = 0; j < c; j++) f.get(y).get(acc[i * c + j]!).v128Store((i * c + j) * 16);
+    if (overwrite && i > 0) f.get(y).get(yStride).add().set(y);
+    for (let j = 0; j < c; j++) {
+      const at = overwrite ? j * 16 : (i * c + j) * 16;
+      f.get(y).get(acc[i * c + j]!).v128Store(at);
+    }
   }
+  return f;
+}
+
+/**
+ * wino_gemm(M, V, wp, nT, T, C, Cp, N, Np): the batched GEMM of the Winograd forward, M[xi] =
+ * V[xi] U[xi] for the 16 transform positions over the nT tiles of a block: V is [16][T][Cp]
+ * (`wino_in`), M [16][T][Np] (`wino_out` reads it; its lanes past N are written and never read),
+ * U the transformed filter packed as `conv_plan`'s weights for a (16C) x N matrix. Tiles of
+ * `rows` tiles x up to `vecs` channel vectors (`dwTile` with `overwrite`), the full tile first.
+ */
+function winoGemm(tile: Tile, firstTile: number): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(9).fill(I32));
+  const [M, V, wp, nT, T, C, Cp, N, Np] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const R = tile.rows, CV = tile.vecs;
+  const nVec = f.local(I32), K = f.local(I32), p = f.local(I32), cb = f.local(I32);
+  const cc = f.local(I32), wpb = f.local(I32), t = f.local(I32), rr = f.local(I32);
+  const aStride = f.local(I32), yStride = f.local(I32), aP = f.local(I32), yP = f.local(I32);
+  f.get(N).i32(3).add().i32(2).shrU().set(nVec);
+  f.get(C).i32(4).shl().set(K); // 16C taps
+  f.get(Cp).i32(2).shl().set(aStride);
+  f.get(Np).i32(2).shl().set(yStride);
+  f.i32(0).set(p);
+  f.block().loop(); // over transform positions
+  f.get(p).i32(16).geS().brIf(1);
+  f.get(V).get(p).get(T).mul().get(aStride).mul().add().set(aP);
+  f.get(M).get(p).get(T).mul().get(yStride).mul().add().set(yP);
+  f.i32(0).set(cb);
+  f.block().loop(); // over weight blocks
+  f.get(cb).get(nVec).geS().brIf(1);
+  minDiff(f, cc, CV, nVec, cb);
+  // Block cb: K rows of 4*cc floats after cb vectors' worth of earlier blocks; position p's
+  // rows start at row p*C.
+  f.get(wp).get(cb).get(K).mul().i32(4).shl().add();
+  f.get(p).get(C).mul().get(cc).mul().i32(4).shl().add().set(wpb);
+  f.i32(0).set(t);
+  f.block().loop(); // over tiles of rows
+  f.get(t).get(nT).geS().brIf(1);
+  minDiff(f, rr, R, nT, t);
+  const shapes: { cond: () => void; body: () => void }[] = [];
+  for (let r = R; r >= 1; r--) {
+    for (let c = CV; c >= 1; c--) {
+      shapes.push({
+        cond: () => f.get(rr).i32(r).eq().get(cc).i32(c).eq().and(),
+        body: () => {
+          f.get(aP).get(t).get(aStride).mul().add().get(aStride).get(wpb);
+          f.get(yP).get(t).get(yStride).mul().add().get(cb).i32(4).shl().add();
+          f.get(C).get(yStride);
+          f.call(firstTile + (r - 1) * CV + (c - 1));
+        },
+      });
+    }
+  }
+  firstOf(f, shapes);
+  f.get(t).i32(R).add().set(t);
+  f.br(0).end().end();
+  f.get(cb).i32(CV).add().set(cb);
+  f.br(0).end().end();
+  f.get(p).i32(1).add().set(p);
+  f.br(0).end().end();
   return f;
 }
 
@@ -1524,6 +1602,10 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   }
   const firstDw = funcs.length;
   for (let r = 1; r <= dt.rows; r++) funcs.push({ body: dwTile(r, dt.vecs, relaxed, unroll) });
+  const firstGemm = funcs.length;
+  for (let r = 1; r <= ft.rows; r++) {
+    for (let c = 1; c <= ft.vecs; c++) funcs.push({ body: dwTile(r, c, relaxed, unroll, true) });
+  }
   const firstDirect = funcs.length;
   const { kr: dKR, r: dR } = dwDirectTile(dt.vecs, relaxed);
   for (let a = 1; a <= dKR; a++) {
@@ -1540,6 +1622,7 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: winoOut(), exportName: "wino_out" });
   funcs.push({ body: winoDy(), exportName: "wino_dy" });
   funcs.push({ body: winoDw(dt, firstDw), exportName: "wino_dw" });
+  funcs.push({ body: winoGemm(ft, firstGemm), exportName: "wino_gemm" });
   funcs.push({ body: relu(false), exportName: "relu_fwd" });
   funcs.push({ body: relu(true), exportName: "relu_bwd" });
   funcs.push({ body: maxPoolFwd(), exportName: "maxpool_fwd" });

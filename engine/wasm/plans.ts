@@ -132,41 +132,6 @@ export function planKey(g: PlanGeometry): string {
 }
 
 /**
- * The plan of the batched GEMM between the Winograd transforms: one class per transform
- * position xi (taps xi*C .. xi*C + C of the packed transformed filter, one "kernel row" of C
- * taps), each listing tiles 0 .. count-1 of a block of `T` tiles: M[xi][t] (Np floats apart)
- * from V[xi][t] (Cp floats apart).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { winogradPlan } from "./plans.ts";
- * const plan = winogradPlan(48, 48, 32, 32, 32);
- * assert(plan[0] === 16);
- * ```
- */
-export function winogradPlan(T: number, count: number, C: number, Cp: number, Np: number) {
-  const listStart = PLAN_HEADER_INTS + 16 * PLAN_CLASS_INTS;
-  const plan = new Int32Array(listStart + 16 * 2 * count);
-  plan[0] = 16;
-  let at = listStart;
-  for (let xi = 0; xi < 16; xi++) {
-    const rec = PLAN_HEADER_INTS + xi * PLAN_CLASS_INTS;
-    plan[rec] = xi * C;
-    plan[rec + 1] = 1;
-    plan[rec + 2] = C;
-    plan[rec + 3] = 0;
-    plan[rec + 4] = count;
-    plan[rec + 5] = at * 4;
-    for (let t = 0; t < count; t++) {
-      plan[at++] = (xi * T + t) * Np * 4;
-      plan[at++] = (xi * T + t) * Cp * 4;
-    }
-  }
-  return plan;
-}
-
-/**
  * The Winograd F(2x2, 3x3) transform of 3x3 filters, U = G g G^T, written straight into the
  * forward kernel's packed weight layout: a (16*C) x N matrix (row xi*C + c for transform position
  * xi and input channel c, column n for output channel n) cut into column blocks of `vecs`

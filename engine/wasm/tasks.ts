@@ -116,6 +116,17 @@ export interface KernelExports {
     tW: number,
   ): void;
   wino_dw(acc: number, V: number, dMT: number, nT: number, T: number, Cp: number, Np: number): void;
+  wino_gemm(
+    M: number,
+    V: number,
+    wp: number,
+    nT: number,
+    T: number,
+    C: number,
+    Cp: number,
+    N: number,
+    Np: number,
+  ): void;
   wino_out(
     y: number,
     M: number,
@@ -308,11 +319,10 @@ export const D = {
 
 /**
  * Slots of a Winograd task: the output's 2x2 tiles (`tiles` = batch x tH x tW) in blocks of `T`;
- * per block, `wino_in` into V, the batched GEMM `conv_plan` (`plan`, or `planLast` for a last
- * partial block) into M, `wino_out` into y. V and M ([16][T][Cp] and [16][T][Np] floats) live in
- * the participant's private region at `scratch + slot * scratchPer`. `wp` is the transformed
- * filter packed as a (16*C) x N matrix; `bz` holds max(Cp, Np) zero floats (the GEMM's bias, and
- * the padding taps' zeros); `bias` the layer's bias (Np floats).
+ * per block, `wino_in` into V, the batched GEMM `wino_gemm` into M, `wino_out` into y. V and M
+ * ([16][T][Cp] and [16][T][Np] floats) live in the participant's private region at `scratch +
+ * slot * scratchPer`. `wp` is the transformed filter packed as a (16*C) x N matrix; `bz` holds
+ * max(Cp, Np) zero floats (the padding taps' zeros); `bias` the layer's bias (Np floats).
  */
 export const W = {
   kind: 0,
@@ -321,8 +331,6 @@ export const W = {
   wp: 3,
   bz: 4,
   bias: 5,
-  plan: 6,
-  planLast: 7,
   T: 8,
   tiles: 9,
   inH: 10,
@@ -659,8 +667,7 @@ function runWinograd(
       Cp * 4,
       0,
     );
-    const plan = nT === T ? g(W.plan) : g(W.planLast);
-    k.conv_plan(plan, M, V, g(W.wp), g(W.bz), N, 16 * C, 0, 0, 1, 0);
+    k.wino_gemm(M, V, g(W.wp), nT, T, C, Cp, N, Np);
     k.wino_out(
       g(W.y),
       M,

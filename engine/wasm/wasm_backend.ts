@@ -51,7 +51,6 @@ import {
   planKey,
   winogradFilter,
   winogradFilterGradient,
-  winogradPlan,
 } from "./plans.ts";
 import { WorkerPool } from "./pool.ts";
 import {
@@ -596,21 +595,12 @@ class WasmBackendImpl implements WasmBackend {
     // so they stay in L2 between the three steps; a multiple of the GEMM tile's rows.
     const rows = this.fwdTile.rows;
     const T = Math.max(rows, Math.floor(WINO_BLOCK_BYTES / (64 * (Cp + Np)) / rows) * rows);
-    const last = tiles % T === 0 ? T : tiles % T;
     const t = this.newTask(TASK_WINO);
     t[W.x] = xPtr;
     t[W.y] = yPtr;
     t[W.wp] = wp;
     t[W.bz] = bz;
     t[W.bias] = bp;
-    t[W.plan] = this.cachedPlan(
-      `wino:${T},${T},${C},${Cp},${Np}`,
-      () => winogradPlan(T, T, C, Cp, Np),
-    );
-    t[W.planLast] = this.cachedPlan(
-      `wino:${T},${last},${C},${Cp},${Np}`,
-      () => winogradPlan(T, last, C, Cp, Np),
-    );
     t[W.T] = T;
     t[W.tiles] = tiles;
     t[W.inH] = g.inH;
