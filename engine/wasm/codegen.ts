@@ -19,8 +19,8 @@
  * - `conv_c1`: the forward of a valid 3x3 stride-1 one-channel convolution, the 9 tap weight
  * vectors in registers and groups of pixels broadcast (the first layer: 1.4 -> 0.96 ms).
  * - `maxpool_fwd` / `maxpool_bwd`: max pooling with argmax, and its scatter.
- * - `wino_in` / `wino_out`: the Winograd F(2x2, 3x3) transforms around a batched GEMM that is
- *   itself a `conv_plan` (16 classes, one per transform position); `wino_in`, `wino_dy` and
+ * - `wino_in` / `wino_gemm` / `wino_out`: the Winograd F(2x2, 3x3) forward, transforms around a
+ *   batched GEMM over the 16 transform positions (the `conv_dw` tiles); `wino_in`, `wino_dy` and
  *   `wino_dw` the kernel gradient by the same algorithm (its GEMM on the `conv_dw` tiles).
  * - `relu_fwd` / `relu_bwd`, `colsum` (bias gradient), `vsum` (accumulator reduction).
  *

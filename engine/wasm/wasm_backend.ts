@@ -558,9 +558,9 @@ class WasmBackendImpl implements WasmBackend {
   /**
    * A 3x3 stride-1 convolution by Winograd F(2x2, 3x3): 2.25x fewer multiplications than the
    * direct one, in three steps per block of 2x2 output tiles (input transform, a batched GEMM
-   * over the 16 transform positions that is itself a `conv_plan`, output transform). The 3x3
-   * filter is `w` read as `winogradFilter` says (`cStride`, `nStride`, `flip`); `bias` is added
-   * by the output transform.
+   * over the 16 transform positions, `wino_gemm`, output transform). The 3x3 filter is `w` read
+   * as `winogradFilter` says (`cStride`, `nStride`, `flip`); `bias` is added by the output
+   * transform.
    */
   private runWinograd(
     kernel: string,
