@@ -54,7 +54,9 @@ export interface Backend {
 
   /**
    * y = conv(x, w) + b, then relu when `relu` is true (in the same pass where the backend can:
-   * the output is then not read and written again). See `kernels/conv2d.ts` for layouts.
+   * the output is then not read and written again). With `pool` (a 2x2 stride-2 `valid` max
+   * pooling of that output, for inference), y receives the pooled output instead, bitwise what
+   * `maxPoolForward` would give, without argmax. See `kernels/conv2d.ts` for layouts.
    */
   conv2dForward(
     y: Float32Array,
@@ -63,6 +65,7 @@ export interface Backend {
     b: Float32Array | null,
     info: Conv2DInfo,
     relu?: boolean,
+    pool?: Conv2DInfo,
   ): void;
   /** dx = conv^T(dy, w) (overwrites). */
   conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, info: Conv2DInfo): void;
@@ -138,6 +141,25 @@ export interface Backend {
 }
 
 /**
+ * Throws unless `pool` is what `Backend.conv2dForward` fuses: 2x2 windows, stride 2, no padding,
+ * over the output of the convolution `conv`.
+ */
+export function checkPoolAfterConv(conv: Conv2DInfo, pool: Conv2DInfo): void {
+  const ok = pool.kH === 2 && pool.kW === 2 && pool.strideH === 2 && pool.strideW === 2 &&
+    pool.padTop + pool.padLeft + pool.padBottom + pool.padRight === 0 &&
+    pool.batch === conv.batch && pool.inH === conv.outH && pool.inW === conv.outW &&
+    pool.inC === conv.outC;
+  if (!ok) {
+    throw new RangeError(
+      `conv2dForward: the fused pooling must be 2x2, stride 2, valid, over the ` +
+        `${conv.batch}x${conv.outH}x${conv.outW}x${conv.outC} output; received ` +
+        `${pool.kH}x${pool.kW} windows, strides ${pool.strideH}x${pool.strideW} over ` +
+        `${pool.batch}x${pool.inH}x${pool.inW}x${pool.inC}`,
+    );
+  }
+}
+
+/**
  * The single-thread backend: plain TypeScript kernels on ordinary arrays. It is the reference
  * for tests and the fallback where WebAssembly SIMD or workers are missing.
  *
@@ -154,11 +176,14 @@ export const cpuBackend: Backend = {
   name: "cpu",
   alloc: (size) => new Float32Array(size),
   allocInt32: (size) => new Int32Array(size),
-  conv2dForward: (y, x, w, b, info, relu = false) => {
-    conv2dForward(y, x, w, b, info);
-    if (relu) {
-      const size = info.batch * info.outH * info.outW * info.outC;
-      activationForward("relu", y, y, size, info.outC);
+  conv2dForward: (y, x, w, b, info, relu = false, pool) => {
+    const size = info.batch * info.outH * info.outW * info.outC;
+    if (pool !== undefined) checkPoolAfterConv(info, pool);
+    const out = pool === undefined ? y : new Float32Array(size);
+    conv2dForward(out, x, w, b, info);
+    if (relu) activationForward("relu", out, out, size, info.outC);
+    if (pool !== undefined) {
+      maxPoolForward(y, new Int32Array(pool.batch * pool.outH * pool.outW * pool.outC), out, pool);
     }
   },
   conv2dBackwardInput,

@@ -29,6 +29,7 @@ import {
   type RunContext,
 } from "./layer.ts";
 import * as v from "./_validate.ts";
+import type { MaxPooling2D } from "./max_pooling2d.ts";
 
 /** Conv2D options (Keras names, camelCase). */
 export interface Conv2DOptions extends LayerOptions {
@@ -145,6 +146,24 @@ export class Conv2D extends Layer {
     if (!relu) ctx.backend.activationForward(this.activation, y, y, size, info.outC);
     ctx.tape?.save(this, { x, y, info } satisfies Saved);
     return { shape: [info.batch, info.outH, info.outW, info.outC], data: y };
+  }
+
+  /**
+   * Inference only: this layer then `pool` in one backend call (the convolution's store does the
+   * 2x2 max pooling, so its full output is never written; bitwise the two layers' result), or
+   * null when they do not fuse: on a training step (the backward needs this layer's output), an
+   * activation other than relu or linear, or a pooling other than 2x2 stride 2 `valid`.
+   */
+  forwardPooled(x: Tensor, ctx: RunContext, pool: MaxPooling2D): Tensor | null {
+    if (ctx.tape || (this.activation !== "relu" && this.activation !== "linear")) return null;
+    const [kernel, bias] = this.params;
+    const info = this.#info(x.shape[0]!, x.shape.slice(1));
+    const p = pool.fusableInfo(info.batch, [info.outH, info.outW, info.outC]);
+    if (p === null) return null;
+    const y = this.#buffers.get(ctx.backend, "yPooled", info.batch * p.outH * p.outW * p.outC);
+    const relu = this.activation === "relu";
+    ctx.backend.conv2dForward(y, x.data, kernel!.value, bias?.value ?? null, info, relu, p);
+    return { shape: [info.batch, p.outH, p.outW, p.outC], data: y };
   }
 
   /** Accumulates kernel/bias gradients and returns dx of shape (N, H, W, C), or null when skipped. */

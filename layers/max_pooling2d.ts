@@ -16,7 +16,7 @@
  */
 
 import type { Conv2DInfo } from "../engine/conv_info.ts";
-import type { Tensor } from "../engine/tensor.ts";
+import type { Shape, Tensor } from "../engine/tensor.ts";
 import { type BackwardOptions, BufferCache, type RunContext } from "./layer.ts";
 import { Pooling2D, type Pooling2DOptions } from "./pooling2d.ts";
 
@@ -47,6 +47,17 @@ export class MaxPooling2D extends Pooling2D {
     ctx.backend.maxPoolForward(y, argmax, x.data, info);
     ctx.tape?.save(this, { x, argmax, info } satisfies Saved);
     return { shape: [info.batch, info.outH, info.outW, info.outC], data: y };
+  }
+
+  /**
+   * The pooling of a batch of `batch` inputs of `inputShape` when the preceding convolution can
+   * do it in its own store (`Backend.conv2dForward`'s `pool`, inference only): 2x2 windows,
+   * stride 2, `valid` padding; null for any other pooling.
+   */
+  fusableInfo(batch: number, inputShape: Shape): Conv2DInfo | null {
+    const [ph, pw] = this.poolSize, [sh, sw] = this.strides;
+    if (ph !== 2 || pw !== 2 || sh !== 2 || sw !== 2 || this.padding !== "valid") return null;
+    return this.info(batch, inputShape);
   }
 
   /** Routes dy to each window's maximum; dx has x's shape, or null when skipped. */

@@ -12,14 +12,21 @@
 
 import { concatMap, defer, map, of, type OperatorFunction, pipe, retry, throwError } from "rxjs";
 import { KernelFaultError } from "../engine/backend.ts";
+import { Conv2D } from "../layers/conv2d.ts";
 import { Tape } from "../layers/layer.ts";
 import type { Loss } from "../layers/losses.ts";
+import { MaxPooling2D } from "../layers/max_pooling2d.ts";
 import type { Optimizer } from "../layers/optimizers.ts";
-import { layerOperator } from "../layers/operator.ts";
+import { layerOperator, type OperatorContext } from "../layers/operator.ts";
 import type { Batch, Step, StepMetrics } from "../layers/step.ts";
 import type { Sequential } from "./sequential.ts";
 
-/** Batches in, steps out: the model's forward pass, one operator per layer. */
+/**
+ * Batches in, steps out: the model's forward pass, one operator per layer. For inference
+ * (`training: false`), a Conv2D followed by a 2x2 MaxPooling2D is one operator that pools in
+ * the convolution's store (`Conv2D.forwardPooled`: the same numbers, a pass over the
+ * convolution's output saved).
+ */
 export function forward(
   model: Sequential,
   options: { training: boolean },
@@ -31,10 +38,31 @@ export function forward(
     x: batch.x,
     tape: options.training ? new Tape() : null,
   }));
-  return model.layers.reduce<OperatorFunction<Batch, Step>>(
-    (ops, layer) => pipe(ops, layerOperator(layer, ctx)),
-    start,
-  );
+  const ops: OperatorFunction<Step, Step>[] = [];
+  const layers = model.layers;
+  for (let i = 0; i < layers.length; i++) {
+    const layer = layers[i]!, next = layers[i + 1];
+    if (!options.training && layer instanceof Conv2D && next instanceof MaxPooling2D) {
+      ops.push(convPoolOperator(layer, next, ctx));
+      i++;
+    } else {
+      ops.push(layerOperator(layer, ctx));
+    }
+  }
+  return ops.reduce<OperatorFunction<Batch, Step>>((acc, op) => pipe(acc, op), start);
+}
+
+/** Inference: `conv` then `pool` in one backend call where they fuse, else one after the other. */
+function convPoolOperator(
+  conv: Conv2D,
+  pool: MaxPooling2D,
+  ctx: OperatorContext,
+): OperatorFunction<Step, Step> {
+  return map((step) => {
+    const run = { ...ctx, tape: step.tape };
+    const fused = conv.forwardPooled(step.x, run, pool);
+    return { ...step, x: fused ?? pool.forward(conv.forward(step.x, run), run) };
+  });
 }
 
 /** Computes the loss, the number of correct predictions and, when training, dL/d(output). */

@@ -1047,16 +1047,18 @@ function winoIn(): FuncBuilder {
 }
 
 /**
- * wino_out(y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu): the Winograd F(2x2, 3x3) output
- * transform y = A^T m A + bias of tiles [t0, t0 + nT), from M ([16][T][Np] floats, the batched
- * GEMM's result) into y (NHWC, N channels). Outputs past outH or outW (odd sizes) are not
- * stored; a last partial channel vector is stored lane by lane.
+ * wino_out(y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool): the Winograd F(2x2, 3x3)
+ * output transform y = A^T m A + bias (then relu when `relu` is non-zero) of tiles [t0, t0 + nT),
+ * from M ([16][T][Np] floats, the batched GEMM's result) into y (NHWC, N channels). Outputs past
+ * outH or outW (odd sizes) are not stored; a last partial channel vector is stored lane by lane.
+ * With `pool` non-zero, y is instead the 2x2 stride-2 max pooling of that output
+ * (floor(outH/2) x floor(outW/2)): each whole tile stores the maximum of its four outputs.
  *
  * A^T = [1 1 1 0; 0 1 -1 -1].
  */
 function winoOut(): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(13).fill(I32));
-  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu] = [
+  const f = new FuncBuilder(new Array<typeof I32>(14).fill(I32));
+  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool] = [
     0,
     1,
     2,
@@ -1070,6 +1072,7 @@ function winoOut(): FuncBuilder {
     10,
     11,
     12,
+    13,
   ];
   const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
   const n = f.local(I32), q = f.local(I32), yb = f.local(I32), rowB = f.local(I32);
@@ -1080,7 +1083,7 @@ function winoOut(): FuncBuilder {
   for (let k = 0; k < 16; k++) m.push(f.local(V128));
   const a: number[] = [];
   for (let k = 0; k < 8; k++) a.push(f.local(V128));
-  const b = f.local(V128), out = f.local(V128);
+  const b = f.local(V128), out = f.local(V128), best = f.local(V128), mk = f.local(V128);
   f.get(outW).get(N).mul().i32(2).shl().set(rowB);
   f.get(N).i32(2).shl().set(pixB);
   f.get(T).get(Np).mul().i32(2).shl().set(xiB);
@@ -1096,8 +1099,14 @@ function winoOut(): FuncBuilder {
   f.get(q).get(n).get(tH).mul().sub().set(th);
   f.get(th).i32(1).shl().i32(1).add().get(outH).ltS().set(ok1); // second row exists
   f.get(tw).i32(1).shl().i32(1).add().get(outW).ltS().set(ok2); // second column exists
+  f.get(pool).if_();
+  // The pooled output (outH/2 x outW/2, rounded down): one pixel per tile.
+  f.get(y).get(n).get(outH).i32(1).shrU().mul().get(th).add().get(outW).i32(1).shrU().mul()
+    .get(tw).add().get(pixB).mul().add().set(yb);
+  f.else_();
   f.get(y).get(n).get(outH).mul().get(th).i32(1).shl().add().get(outW).mul().get(tw).i32(1).shl()
     .add().get(pixB).mul().add().set(yb);
+  f.end();
   f.i32(0).set(v);
   f.block().loop(); // over channel vectors
   f.get(v).get(nv).geS().brIf(1);
@@ -1114,7 +1123,8 @@ function winoOut(): FuncBuilder {
     f.get(m[4 + j]!).get(m[8 + j]!).f32x4Sub().get(m[12 + j]!).f32x4Sub().set(a[4 + j]!);
   }
   f.get(v).i32(1).add().get(nv).ne().get(nlast).i32(4).eq().or().set(full);
-  const emit = (row: number, col: number) => {
+  /** out = output (row, col) of the tile: (A^T m A) + bias, then relu. */
+  const value = (row: number, col: number) => {
     const r = row * 4;
     if (col === 0) {
       f.get(a[r]!).get(a[r + 1]!).f32x4Add().get(a[r + 2]!).f32x4Add();
@@ -1123,20 +1133,43 @@ function winoOut(): FuncBuilder {
     }
     f.get(b).f32x4Add().set(out);
     reluIf(f, relu, [out]);
-    f.get(yb).get(off).add();
-    if (row === 1) f.get(rowB).add();
-    if (col === 1) f.get(pixB).add();
-    f.set(addr);
+  };
+  /** Stores `vec` at `addr`, whole or the first nlast lanes. */
+  const store = (vec: number) => {
     f.get(full).if_();
-    f.get(addr).get(out).v128Store();
+    f.get(addr).get(vec).v128Store();
     f.else_();
     for (let lane = 0; lane < 3; lane++) {
       f.get(nlast).i32(lane).gtS().if_();
-      f.get(addr).get(out).f32x4ExtractLane(lane).f32Store(lane * 4);
+      f.get(addr).get(vec).f32x4ExtractLane(lane).f32Store(lane * 4);
       f.end();
     }
     f.end();
   };
+  const emit = (row: number, col: number) => {
+    value(row, col);
+    f.get(yb).get(off).add();
+    if (row === 1) f.get(rowB).add();
+    if (col === 1) f.get(pixB).add();
+    f.set(addr);
+    store(out);
+  };
+  // Fused 2x2 max pooling: the tile is the window. The maxima are chosen as maxpool_fwd chooses
+  // them (row-major, a later value only when strictly greater), so the result is bitwise its
+  // result; a partial tile (odd outH or outW) is the row or column valid pooling drops.
+  f.get(pool).if_();
+  f.get(ok1).get(ok2).and().if_();
+  value(0, 0);
+  f.get(out).set(best);
+  for (const [row, col] of [[0, 1], [1, 0], [1, 1]] as const) {
+    value(row, col);
+    f.get(out).get(best).f32x4Gt().set(mk);
+    f.get(out).get(best).get(mk).v128Bitselect().set(best);
+  }
+  f.get(yb).get(off).add().set(addr);
+  store(best);
+  f.end();
+  f.else_();
   emit(0, 0);
   f.get(ok2).if_();
   emit(0, 1);
@@ -1145,6 +1178,7 @@ function winoOut(): FuncBuilder {
   emit(1, 0);
   f.get(ok2).if_();
   emit(1, 1);
+  f.end();
   f.end();
   f.end();
   f.get(v).i32(1).add().set(v);

@@ -141,6 +141,7 @@ export interface KernelExports {
     tH: number,
     tW: number,
     relu: number,
+    pool: number,
   ): void;
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
@@ -349,6 +350,8 @@ export const W = {
   scratchPer: 23,
   /** 1: relu fused into the output transform's store. */
   relu: 24,
+  /** 1: y is the 2x2 stride-2 max pooling of the output (inference; see `wino_out`). */
+  pool: 25,
 } as const;
 
 /**
@@ -682,6 +685,7 @@ function runWinograd(
       g(W.tH),
       g(W.tW),
       g(W.relu),
+      g(W.pool),
     );
   }
 }

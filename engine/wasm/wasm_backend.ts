@@ -33,7 +33,7 @@
  * @module
  */
 
-import { type Backend, cpuBackend } from "../backend.ts";
+import { type Backend, checkPoolAfterConv, cpuBackend } from "../backend.ts";
 import type { Conv2DInfo } from "../conv_info.ts";
 import type { ActivationName } from "../kernels/activations.ts";
 import {
@@ -496,12 +496,13 @@ class WasmBackendImpl implements WasmBackend {
     b: Float32Array | null,
     info: Conv2DInfo,
     relu = false,
+    pool?: Conv2DInfo,
   ): void {
     const { batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW } = info;
-    const ySize = batch * outH * outW * outC;
-    if (ySize === 0) return;
-    const xPtr = this.input(x, batch * inH * inW * inC, "in0");
-    const [yPtr, publish] = this.output(y, ySize, "out");
+    if (pool !== undefined) checkPoolAfterConv(info, pool);
+    const convSize = batch * outH * outW * outC;
+    if (convSize === 0) return;
+    const ySize = pool === undefined ? convSize : batch * pool.outH * pool.outW * outC;
     const g: PlanGeometry = {
       batch,
       inH,
@@ -517,6 +518,18 @@ class WasmBackendImpl implements WasmBackend {
       padT: info.padTop,
       padL: info.padLeft,
     };
+    if (pool !== undefined && !this.winogradFits(g)) {
+      // Only the Winograd output transform pools as it stores: elsewhere, the convolution into
+      // scratch, then the pooling kernel (its argmax into scratch too).
+      const poolSize = ySize;
+      const full = this.heap.f32(this.scratch.get("poolIn", convSize * 4), convSize);
+      const argAt = this.scratch.get("poolArg", poolSize * 4);
+      this.conv2dForward(full, x, w, b, info, relu);
+      this.maxPoolForward(y, new Int32Array(this.heap.memory.buffer, argAt, poolSize), full, pool);
+      return;
+    }
+    const xPtr = this.input(x, batch * inH * inW * inC, "in0");
+    const [yPtr, publish] = this.output(y, ySize, "out");
     if (
       inC === 1 && kH === 3 && kW === 3 && strideH === 1 && strideW === 1 && outC % 4 === 0 &&
       info.padTop + info.padLeft + info.padBottom + info.padRight === 0
@@ -524,7 +537,7 @@ class WasmBackendImpl implements WasmBackend {
       this.runC1(yPtr, xPtr, w, b, info, relu);
     } else if (this.winogradFits(g)) {
       // Tap (kh, kw) from input channel c to output channel n: w[tap][c][n].
-      this.runWinograd("conv2dForward", g, yPtr, xPtr, b, w, outC, 1, false, relu);
+      this.runWinograd("conv2dForward", g, yPtr, xPtr, b, w, outC, 1, false, relu, pool);
     } else {
       const { wp, bp } = this.packForward(w, b, kH * kW * inC, outC);
       this.runPlan("conv2dForward", g, yPtr, xPtr, wp, bp, relu);
@@ -560,7 +573,8 @@ class WasmBackendImpl implements WasmBackend {
    * direct one, in three steps per block of 2x2 output tiles (input transform, a batched GEMM
    * over the 16 transform positions, `wino_gemm`, output transform). The 3x3 filter is `w` read
    * as `winogradFilter` says (`cStride`, `nStride`, `flip`); `bias` is added by the output
-   * transform.
+   * transform, which also applies relu and, with `pool`, writes the 2x2 max pooling of the output
+   * instead of the output (`wino_out`).
    */
   private runWinograd(
     kernel: string,
@@ -573,6 +587,7 @@ class WasmBackendImpl implements WasmBackend {
     nStride: number,
     flip: boolean,
     relu = false,
+    pool?: Conv2DInfo,
   ): void {
     const { C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4);
@@ -616,6 +631,7 @@ class WasmBackendImpl implements WasmBackend {
     t[W.padT] = g.padT;
     t[W.padL] = g.padL;
     t[W.relu] = relu ? 1 : 0;
+    t[W.pool] = pool === undefined ? 0 : 1;
     this.privateScratch(t, W.scratch, W.scratchPer, 16 * T * (Cp + Np));
     const parallel = g.batch * g.outH * g.outW * N * 9 * C >= this.minMacs;
     t[A_CHUNKS] = Math.min(Math.ceil(tiles / T), this.chunks(parallel));

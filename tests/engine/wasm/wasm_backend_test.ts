@@ -338,6 +338,73 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "conv2dForward with a fused 2x2 max pooling equals the convolution, relu, then maxPoolForward bitwise",
+  ignore: !available,
+  fn: async () => {
+    // Winograd layers (even and odd outputs, channel tails, same padding) and direct ones (the
+    // first layer, a 5x5 kernel, fewer than 16 channels), which pool through scratch.
+    const cases: [number, number, number, number, number, [number, number], Padding][] = [
+      [3, 26, 26, 32, 32, [3, 3], "valid"],
+      [2, 10, 10, 64, 64, [3, 3], "valid"],
+      [3, 11, 9, 17, 18, [3, 3], "valid"],
+      [2, 9, 12, 20, 24, [3, 3], "same"],
+      [4, 28, 28, 1, 32, [3, 3], "valid"],
+      [2, 11, 10, 5, 7, [5, 5], "same"],
+    ];
+    const backends: Backend[] = [cpuBackend, await wasm(1, true), await wasm(2, true)];
+    try {
+      for (const be of backends) {
+        for (const [n, h, w, inC, outC, k, padding] of cases) {
+          const info = conv2dInfo([n, h, w, inC], {
+            kernelSize: k,
+            strides: [1, 1],
+            padding,
+            outChannels: outC,
+          });
+          const pool = conv2dInfo([n, info.outH, info.outW, outC], {
+            kernelSize: [2, 2],
+            strides: [2, 2],
+            padding: "valid",
+            outChannels: outC,
+          });
+          const x = rand(n * h * w * inC, 31), wt = rand(k[0] * k[1] * inC * outC, 32);
+          const b = rand(outC, 33);
+          const label = `${be.name} ${n}x${h}x${w}x${inC}->${outC} ${k} ${padding}`;
+          for (const relu of [true, false]) {
+            const full = new Float32Array(n * info.outH * info.outW * outC);
+            be.conv2dForward(full, x, wt, b, info, relu);
+            const pooled = new Float32Array(n * pool.outH * pool.outW * outC);
+            const arg = new Int32Array(pooled.length);
+            cpuBackend.maxPoolForward(pooled, arg, full, pool);
+            const fused = new Float32Array(pooled.length).fill(NaN);
+            be.conv2dForward(fused, x, wt, b, info, relu, pool);
+            const bad = fused.findIndex((v, i) => !Object.is(v, pooled[i]));
+            assert.equal(
+              bad,
+              -1,
+              `${label} relu=${relu}: element ${bad} ${fused[bad]} vs ${pooled[bad]}`,
+            );
+          }
+          const strided = conv2dInfo([n, info.outH, info.outW, outC], {
+            kernelSize: [2, 2],
+            strides: [1, 1],
+            padding: "valid",
+            outChannels: outC,
+          });
+          assert.throws(
+            () => be.conv2dForward(new Float32Array(1), x, wt, b, info, true, strided),
+            /the fused pooling must be 2x2, stride 2, valid/,
+          );
+        }
+      }
+    } finally {
+      for (const be of backends) be.dispose();
+    }
+  },
+});
+
+Deno.test({
   name: "wasm kernels are deterministic with 2 workers",
   ignore: !available,
   fn: async () => {
