@@ -33,6 +33,8 @@
 import { KernelFaultError } from "../backend.ts";
 import { A_CHUNKS, A_STATIC, ARG_SLOTS, runTask, type TaskContext } from "./tasks.ts";
 
+/** How long the main thread spins on the chunk counter before it sleeps between checks. */
+const MAIN_SPIN_MS = 0.5;
 /** Slot of the generation counter that workers wait on. */
 export const CTL_GEN = 0;
 /** Slot that asks workers to exit their loop (set before a final generation bump). */
@@ -461,6 +463,7 @@ export class WorkerPool {
     const tag = chunkTag(gen);
     let lost = false;
     let spins = 0;
+    const spinUntil = performance.now() + MAIN_SPIN_MS;
     for (;;) {
       const d = Atomics.load(ctl, CTL_DONE);
       if (d - tag >= chunks) return;
@@ -474,7 +477,9 @@ export class WorkerPool {
         }
         if (!busy) return;
       }
-      if (++spins < 2000) continue;
+      // Spin first: the last chunks usually end within microseconds, and a sleeping main thread
+      // is woken tens to hundreds of microseconds late on this VM.
+      if ((++spins & 1023) !== 0 || performance.now() < spinUntil) continue;
       for (let i = 1; i < this.participants; i++) {
         if (!this.slots[i]!.active) continue;
         const base = workerSlot(i);

@@ -49,8 +49,18 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 
-/** Spins this many checks of the generation counter before sleeping: calls come in bursts. */
-const SPIN_CHECKS = 20000;
+/**
+ * How long a worker keeps checking for the next task before it sleeps in `Atomics.wait`. Calls
+ * come in bursts (~25 per training step), separated by the main thread's TypeScript (packing
+ * weights, reductions, the optimizer: up to ~1 ms); a worker that has gone to sleep takes tens
+ * to hundreds of microseconds to wake on this VM, and until then the main thread works alone.
+ * Spinning through 20,000 checks (~30 us) left it asleep at most calls; 2 ms here and 0.5 ms on
+ * the main thread (`MAIN_SPIN_MS` in `pool.ts`) made the 2-worker training step 1-4 ms faster by
+ * median (four A/B runs in one process, `deno task bench-ab`).
+ */
+const SPIN_MS = 2;
+/** Checks of the counter between two looks at the clock. */
+const SPIN_BATCH = 1024;
 
 /** Writes `message` into this worker's error text area. */
 function report(init: WorkerInit, message: string): void {
@@ -76,7 +86,12 @@ function serve(init: WorkerInit, ctx: TaskContext): void {
   let seen = active - 1;
   for (;;) {
     let gen = Atomics.load(ctl, CTL_GEN);
-    for (let i = 0; gen === seen && i < SPIN_CHECKS; i++) gen = Atomics.load(ctl, CTL_GEN);
+    if (gen === seen) {
+      const until = performance.now() + SPIN_MS;
+      do {
+        for (let i = 0; gen === seen && i < SPIN_BATCH; i++) gen = Atomics.load(ctl, CTL_GEN);
+      } while (gen === seen && performance.now() < until);
+    }
     if (gen === seen) {
       Atomics.wait(ctl, CTL_GEN, seen);
       continue;
