@@ -110,11 +110,13 @@ export interface WasmBackendOptions {
   winograd?: boolean;
   /**
    * Below this many multiply-adds a convolution or matrix product runs on the main thread alone:
-   * a worker's share would take less time than waking the worker does on a busy machine
-   * (default 2^22). The choice depends on shapes only, so results stay deterministic.
+   * a worker's share would take less time than handing it over (default 2^20; it was 2^22 while
+   * workers slept after ~30 us without a call, and waking one cost more than such a share; since
+   * they spin for 2 ms, 2^20 and 2^16 elements made the 2-worker step 2-3 ms faster by median,
+   * bitwise the same). The choice depends on shapes only, so results stay deterministic.
    */
   parallelMinMacs?: number;
-  /** The same for pooling and relu, in elements (default 2^19). */
+  /** The same for pooling and relu, in elements (default 2^16). */
   parallelMinElements?: number;
   /**
    * How long a worker may take to pick a task up, and the least time it is given to finish its
@@ -249,9 +251,9 @@ const WINO_BLOCK_BYTES = 96 * 1024;
  */
 const WINO_DW_BLOCK_BYTES = 256 * 1024;
 /** Default of {@linkcode WasmBackendOptions.parallelMinMacs}. */
-const PAR_MIN_MACS = 1 << 22;
+const PAR_MIN_MACS = 1 << 20;
 /** Default of {@linkcode WasmBackendOptions.parallelMinElements}. */
-const PAR_MIN_ELEMENTS = 1 << 19;
+const PAR_MIN_ELEMENTS = 1 << 16;
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
