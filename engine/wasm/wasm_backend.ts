@@ -257,6 +257,25 @@ const PAR_MIN_ELEMENTS = 1 << 16;
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
+/** The plan geometry of a convolution's forward (x to y), as `conv_plan` and Winograd see it. */
+function forwardGeometry(info: Conv2DInfo): PlanGeometry {
+  return {
+    batch: info.batch,
+    inH: info.inH,
+    inW: info.inW,
+    C: info.inC,
+    outH: info.outH,
+    outW: info.outW,
+    N: info.outC,
+    kH: info.kH,
+    kW: info.kW,
+    sH: info.strideH,
+    sW: info.strideW,
+    padT: info.padTop,
+    padL: info.padLeft,
+  };
+}
+
 /**
  * Creates the WebAssembly SIMD128 backend. Falls back to the TypeScript `cpuBackend` (with a
  * name saying so) where WebAssembly SIMD or shared memory is missing.
@@ -505,21 +524,7 @@ class WasmBackendImpl implements WasmBackend {
     const convSize = batch * outH * outW * outC;
     if (convSize === 0) return;
     const ySize = pool === undefined ? convSize : batch * pool.outH * pool.outW * outC;
-    const g: PlanGeometry = {
-      batch,
-      inH,
-      inW,
-      C: inC,
-      outH,
-      outW,
-      N: outC,
-      kH,
-      kW,
-      sH: strideH,
-      sW: strideW,
-      padT: info.padTop,
-      padL: info.padLeft,
-    };
+    const g = forwardGeometry(info);
     if (pool !== undefined && !this.winogradFits(g)) {
       // Only the Winograd output transform pools as it stores: elsewhere, the convolution into
       // scratch, then the pooling kernel (its argmax into scratch too).
@@ -789,21 +794,7 @@ class WasmBackendImpl implements WasmBackend {
     const { batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW } = info;
     const { padTop, padLeft, padBottom, padRight } = info;
     if (batch * outH * outW * outC === 0) return;
-    const g: PlanGeometry = {
-      batch,
-      inH,
-      inW,
-      C: inC,
-      outH,
-      outW,
-      N: outC,
-      kH,
-      kW,
-      sH: strideH,
-      sW: strideW,
-      padT: padTop,
-      padL: padLeft,
-    };
+    const g = forwardGeometry(info);
     if (this.winogradFits(g)) {
       this.runWinogradDw(dw, db, dy, x, g);
       return;
