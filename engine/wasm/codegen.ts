@@ -1220,6 +1220,9 @@ function winoDy(): FuncBuilder {
   const th = f.local(I32), tw = f.local(I32), rowB = f.local(I32), pixB = f.local(I32);
   const nv = f.local(I32), v = f.local(I32), off = f.local(I32), laneB = f.local(I32);
   const posB = f.local(I32), dst = f.local(I32), okT = f.local(I32);
+  const laneOff = [f.local(I32), f.local(I32), f.local(I32)]; // 1, 2, 3 channel rows of dMT
+  const src: number[] = [];
+  for (let k = 0; k < 16; k++) src.push(f.local(I32));
   const base: number[] = [], ok: number[][] = [];
   for (let j = 0; j < 4; j++) {
     base.push(f.local(I32));
@@ -1237,6 +1240,7 @@ function winoDy(): FuncBuilder {
   f.get(N).i32(3).add().i32(2).shrU().set(nv);
   f.get(T).i32(2).shl().set(laneB); // one channel row of dMT
   f.get(Np).get(laneB).mul().set(posB);
+  for (let l = 1; l < 4; l++) f.get(laneB).i32(l).mul().set(laneOff[l - 1]!);
   f.i32(0).set(g);
   f.block().loop(); // over groups of 4 tiles
   f.get(g).get(nT).geS().brIf(1);
@@ -1254,6 +1258,13 @@ function winoDy(): FuncBuilder {
     f.get(okT).get(tw).i32(1).shl().i32(1).add().get(outW).ltS().and().set(o01!);
     f.get(okT).get(th).i32(1).shl().i32(1).add().get(outH).ltS().and().set(o10!);
     f.get(o01!).get(o10!).and().set(o11!);
+    // The tile's 4 dy addresses (or zp), once per group rather than per channel vector.
+    for (let ab = 0; ab < 4; ab++) {
+      f.get(base[j]!);
+      if (ab >= 2) f.get(rowB).add();
+      if (ab % 2 === 1) f.get(pixB).add();
+      f.get(zp).get(ok[j]![ab]!).select().set(src[j * 4 + ab]!);
+    }
   }
   f.i32(0).set(v);
   f.block().loop(); // over channel vectors
@@ -1261,13 +1272,10 @@ function winoDy(): FuncBuilder {
   f.get(v).i32(4).shl().set(off);
   for (let j = 0; j < 4; j++) {
     for (let ab = 0; ab < 4; ab++) {
-      f.get(base[j]!).get(off).add();
-      if (ab >= 2) f.get(rowB).add();
-      if (ab % 2 === 1) f.get(pixB).add();
-      f.get(zp).get(ok[j]![ab]!).select().v128Load().set(y[j]![ab]!);
+      f.get(src[j * 4 + ab]!).get(off).add().v128Load().set(y[j]![ab]!);
     }
   }
-  // dMT row of position p = 4i + k, channel 4v + lane, tiles g..g+3.
+  // dMT row of position p = 4i + k, channel 4v + lane, tiles g..g+3: `dst` walks the positions.
   f.get(dMT).get(v).i32(2).shl().get(laneB).mul().add().get(g).i32(2).shl().add().set(dst);
   for (let i = 0; i < 4; i++) {
     // Row i of A dy: (c0, c1) per tile.
@@ -1301,16 +1309,16 @@ function winoDy(): FuncBuilder {
       f.get(e[0]!).get(e[1]!).f32x4Shuffle([2, 6, 3, 7]).set(tr[1]!);
       f.get(e[2]!).get(e[3]!).f32x4Shuffle([0, 4, 1, 5]).set(tr[2]!);
       f.get(e[2]!).get(e[3]!).f32x4Shuffle([2, 6, 3, 7]).set(tr[3]!);
-      const p = 4 * i + k;
       for (let lane = 0; lane < 4; lane++) {
         const [a, b] = lane < 2 ? [tr[0]!, tr[2]!] : [tr[1]!, tr[3]!];
         const lanes: [number, number, number, number] = lane % 2 === 0
           ? [0, 1, 4, 5]
           : [2, 3, 6, 7];
-        f.get(dst).get(posB).i32(p).mul().add();
-        if (lane > 0) f.get(laneB).i32(lane).mul().add();
+        f.get(dst);
+        if (lane > 0) f.get(laneOff[lane - 1]!).add();
         f.get(a).get(b).f32x4Shuffle(lanes).v128Store();
       }
+      f.get(dst).get(posB).add().set(dst);
     }
   }
   f.get(v).i32(1).add().set(v);
