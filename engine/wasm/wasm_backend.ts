@@ -45,13 +45,7 @@ import {
   simdSupported,
   type Tile,
 } from "./codegen.ts";
-import {
-  buildPlan,
-  type PlanGeometry,
-  planKey,
-  winogradFilter,
-  winogradFilterGradient,
-} from "./plans.ts";
+import { buildPlan, type PlanGeometry, planKey } from "./plans.ts";
 import { WorkerPool } from "./pool.ts";
 import {
   A_CHUNKS,
@@ -87,6 +81,7 @@ import {
   winoDwMainFloats,
   winoDwWorkFloats,
 } from "./tasks.ts";
+import { winogradFilter, winogradFilterGradient } from "./winograd.ts";
 
 /** Options of {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions {

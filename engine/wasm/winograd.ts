@@ -1,0 +1,171 @@
+/**
+ * The Winograd F(2x2, 3x3) filter transforms, in TypeScript (once per layer call, not per
+ * pixel): U = G g G^T of the 3x3 kernel into the packed weights of the forward's GEMM, and the
+ * kernel gradient dw += G^T dU G from the GEMM of the kernel-gradient task. The tile transforms
+ * (`wino_in`, `wino_out`, `wino_dy`) are generated in `codegen.ts`.
+ *
+ * @module
+ */
+
+/**
+ * The Winograd F(2x2, 3x3) transform of 3x3 filters, U = G g G^T, written straight into the
+ * forward kernel's packed weight layout: a (16*C) x N matrix (row xi*C + c for transform position
+ * xi and input channel c, column n for output channel n) cut into column blocks of `vecs`
+ * vectors, each block K = 16C rows of its width (the last block may be narrower), columns past
+ * N zero. Tap t = kh*3 + kw of the filter from channel c to channel n is read at
+ * `w[t' * C * N + c * cStride + n * nStride]`, with t' = 8 - t when `flip` (the input gradient's
+ * flipped kernel) and t otherwise. Computed in float64, rounded once.
+ *
+ * G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { winogradFilter } from "./winograd.ts";
+ * // One channel in and out, the filter 1 at the centre tap only (kh = kw = 1).
+ * const w = new Float32Array(9);
+ * w[4] = 1;
+ * const u = new Float32Array(16 * 4);
+ * winogradFilter(u, 1, 1, w, 1, 1, false, 2);
+ * // U = G g G^T: row 1 of G g is (0, 1/2, 0), so U[1][1] = 1/4 (position xi = 5, column 0).
+ * assert.equal(u[5 * 4], 0.25);
+ * ```
+ */
+export function winogradFilter(
+  dst: Float32Array,
+  C: number,
+  N: number,
+  w: Float32Array,
+  cStride: number,
+  nStride: number,
+  flip: boolean,
+  vecs: number,
+): void {
+  const K = 16 * C, plane = C * N, nVec = Math.ceil(N / 4);
+  const tap = (t: number) => (flip ? 8 - t : t) * plane;
+  const [t0, t1, t2, t3, t4, t5, t6, t7, t8] = [0, 1, 2, 3, 4, 5, 6, 7, 8].map(tap) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  for (let n = 0; n < nVec * 4; n++) {
+    const cb = Math.floor(n / (4 * vecs)) * vecs, width = Math.min(vecs, nVec - cb) * 4;
+    const col = K * cb * 4 + (n - cb * 4);
+    if (n >= N) {
+      for (let k = 0; k < K; k++) dst[col + k * width] = 0;
+      continue;
+    }
+    for (let c = 0; c < C; c++) {
+      const b = c * cStride + n * nStride;
+      const g00 = w[b + t0]!, g01 = w[b + t1]!, g02 = w[b + t2]!;
+      const g10 = w[b + t3]!, g11 = w[b + t4]!, g12 = w[b + t5]!;
+      const g20 = w[b + t6]!, g21 = w[b + t7]!, g22 = w[b + t8]!;
+      // G g (4 x 3): rows g0, (g0 + g1 + g2)/2, (g0 - g1 + g2)/2, g2 of the kernel rows.
+      const step = C * width, at = col + c * width;
+      row(dst, at, step, g00, g01, g02);
+      row(
+        dst,
+        at + 4 * step,
+        step,
+        (g00 + g10 + g20) / 2,
+        (g01 + g11 + g21) / 2,
+        (g02 + g12 + g22) / 2,
+      );
+      row(
+        dst,
+        at + 8 * step,
+        step,
+        (g00 - g10 + g20) / 2,
+        (g01 - g11 + g21) / 2,
+        (g02 - g12 + g22) / 2,
+      );
+      row(dst, at + 12 * step, step, g20, g21, g22);
+    }
+  }
+}
+
+/** One row (a0, a1, a2) of G g times G^T: the 4 positions xi = 4i + k, `step` apart. */
+function row(dst: Float32Array, at: number, step: number, a0: number, a1: number, a2: number) {
+  dst[at] = a0;
+  dst[at + step] = (a0 + a1 + a2) / 2;
+  dst[at + 2 * step] = (a0 - a1 + a2) / 2;
+  dst[at + 3 * step] = a2;
+}
+
+/**
+ * The kernel gradient from the gradient of the transformed filter: dw += G^T dU G per channel
+ * pair (the transpose of `winogradFilter`'s U = G g G^T). dU[xi][c][n] is read from the
+ * accumulators of the Winograd kernel-gradient task, `acc[((xi * ceil(Cp/B) + floor(c/B)) * Np
+ * + n) * B + c % B]` (Cp = C rounded up to 4); dw is the layer's [3][3][C][N]. Computed in
+ * float64, rounded once per element.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { winogradFilterGradient } from "./winograd.ts";
+ * // C = N = 1 (Np = 4), B = 4: dU = 1 at position xi = 5 only, so dw = outer product of G's row 1.
+ * const acc = new Float32Array(16 * 4 * 4);
+ * acc[5 * 16] = 1;
+ * const dw = new Float32Array(9);
+ * winogradFilterGradient(dw, acc, 1, 1, 4, 4);
+ * assert.deepEqual([...dw], [0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25]);
+ * ```
+ */
+export function winogradFilterGradient(
+  dw: Float32Array,
+  acc: Float32Array,
+  C: number,
+  N: number,
+  Np: number,
+  B: number,
+): void {
+  const nTB = Math.ceil(Math.ceil(C / 4) * 4 / B), pos = nTB * Np * B, CN = C * N;
+  for (let c = 0; c < C; c++) {
+    const cOff = Math.floor(c / B) * Np * B + (c % B);
+    for (let n = 0; n < N; n++) {
+      const u = cOff + n * B, at = c * N + n;
+      // Row xi = 4i + k of dU at u + xi * pos; G^T dU's rows are u0 + (u1 + u2)/2, (u1 - u2)/2,
+      // (u1 + u2)/2 + u3 of dU's rows u0..u3, each then times G into a kernel row of dw.
+      const u00 = acc[u]!, u01 = acc[u + pos]!, u02 = acc[u + 2 * pos]!, u03 = acc[u + 3 * pos]!;
+      const u10 = acc[u + 4 * pos]!, u11 = acc[u + 5 * pos]!;
+      const u12 = acc[u + 6 * pos]!, u13 = acc[u + 7 * pos]!;
+      const u20 = acc[u + 8 * pos]!, u21 = acc[u + 9 * pos]!;
+      const u22 = acc[u + 10 * pos]!, u23 = acc[u + 11 * pos]!;
+      const u30 = acc[u + 12 * pos]!, u31 = acc[u + 13 * pos]!;
+      const u32 = acc[u + 14 * pos]!, u33 = acc[u + 15 * pos]!;
+      const s0 = (u10 + u20) / 2, s1 = (u11 + u21) / 2, s2 = (u12 + u22) / 2, s3 = (u13 + u23) / 2;
+      gradRow(dw, at, CN, u00 + s0, u01 + s1, u02 + s2, u03 + s3);
+      gradRow(
+        dw,
+        at + 3 * CN,
+        CN,
+        (u10 - u20) / 2,
+        (u11 - u21) / 2,
+        (u12 - u22) / 2,
+        (u13 - u23) / 2,
+      );
+      gradRow(dw, at + 6 * CN, CN, s0 + u30, s1 + u31, s2 + u32, s3 + u33);
+    }
+  }
+}
+
+/** One row (m0..m3) of G^T dU times G: adds kernel row (kw = 0, 1, 2) of dw, `step` apart. */
+function gradRow(
+  dw: Float32Array,
+  at: number,
+  step: number,
+  m0: number,
+  m1: number,
+  m2: number,
+  m3: number,
+) {
+  dw[at]! += m0 + (m1 + m2) / 2;
+  dw[at + step]! += (m1 - m2) / 2;
+  dw[at + 2 * step]! += (m1 + m2) / 2 + m3;
+}
