@@ -319,19 +319,10 @@ export const D = {
 } as const;
 
 /**
- * Slots of a Winograd task: the output's 2x2 tiles (`tiles` = batch x tH x tW) in blocks of `T`;
- * per block, `wino_in` into V, the batched GEMM `wino_gemm` into M, `wino_out` into y. V and M
- * ([16][T][Cp] and [16][T][Np] floats) live in the participant's private region at `scratch +
- * slot * scratchPer`. `wp` is the transformed filter packed as a (16*C) x N matrix; `bz` holds
- * max(Cp, Np) zero floats (the padding taps' zeros); `bias` the layer's bias (Np floats).
+ * Slots both Winograd tasks (`W`, `WD`) share: the tiles per block `T`, the tile count, and the
+ * convolution's geometry (tH x tW tiles of 2x2 outputs per image).
  */
-export const W = {
-  kind: 0,
-  x: 1,
-  y: 2,
-  wp: 3,
-  bz: 4,
-  bias: 5,
+export const WG = {
   T: 8,
   tiles: 9,
   inH: 10,
@@ -346,6 +337,23 @@ export const W = {
   tW: 19,
   padT: 20,
   padL: 21,
+} as const;
+
+/**
+ * Slots of a Winograd task: the output's 2x2 tiles (`tiles` = batch x tH x tW) in blocks of `T`;
+ * per block, `wino_in` into V, the batched GEMM `wino_gemm` into M, `wino_out` into y. V and M
+ * ([16][T][Cp] and [16][T][Np] floats) live in the participant's private region at `scratch +
+ * slot * scratchPer`. `wp` is the transformed filter packed as a (16*C) x N matrix; `bz` holds
+ * max(Cp, Np) zero floats (the padding taps' zeros); `bias` the layer's bias (Np floats).
+ */
+export const W = {
+  kind: 0,
+  x: 1,
+  y: 2,
+  wp: 3,
+  bz: 4,
+  bias: 5,
+  ...WG,
   scratch: 22,
   scratchPer: 23,
   /** 1: relu fused into the output transform's store. */
@@ -372,20 +380,7 @@ export const WD = {
   scratchPer: 5,
   work: 6,
   workPer: 7,
-  T: 8,
-  tiles: 9,
-  inH: 10,
-  inW: 11,
-  C: 12,
-  Cp: 13,
-  outH: 14,
-  outW: 15,
-  N: 16,
-  Np: 17,
-  tH: 18,
-  tW: 19,
-  padT: 20,
-  padL: 21,
+  ...WG,
   B: 22,
   hasDb: 23,
   pixels: 24,

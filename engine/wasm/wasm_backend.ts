@@ -78,6 +78,7 @@ import {
   TEST_CRASH,
   W,
   WD,
+  WG,
   winoDwMainFloats,
   winoDwWorkFloats,
 } from "./tasks.ts";
@@ -260,6 +261,24 @@ const PAR_MIN_MACS = 1 << 20;
 const PAR_MIN_ELEMENTS = 1 << 16;
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
+
+/** Writes the slots both Winograd tasks share (`WG`): blocks of `T` of `tiles` 2x2 tiles of `g`. */
+function winoGeometry(t: Int32Array, g: PlanGeometry, T: number, tiles: number): void {
+  t[WG.T] = T;
+  t[WG.tiles] = tiles;
+  t[WG.inH] = g.inH;
+  t[WG.inW] = g.inW;
+  t[WG.C] = g.C;
+  t[WG.Cp] = roundUp(g.C, 4);
+  t[WG.outH] = g.outH;
+  t[WG.outW] = g.outW;
+  t[WG.N] = g.N;
+  t[WG.Np] = roundUp(g.N, 4);
+  t[WG.tH] = Math.ceil(g.outH / 2);
+  t[WG.tW] = Math.ceil(g.outW / 2);
+  t[WG.padT] = g.padT;
+  t[WG.padL] = g.padL;
+}
 
 /** The plan geometry of a convolution's forward (x to y), as `conv_plan` and Winograd see it. */
 function forwardGeometry(info: Conv2DInfo): PlanGeometry {
@@ -630,20 +649,7 @@ class WasmBackendImpl implements WasmBackend {
     t[W.wp] = wp;
     t[W.bz] = bz;
     t[W.bias] = bp;
-    t[W.T] = T;
-    t[W.tiles] = tiles;
-    t[W.inH] = g.inH;
-    t[W.inW] = g.inW;
-    t[W.C] = C;
-    t[W.Cp] = Cp;
-    t[W.outH] = g.outH;
-    t[W.outW] = g.outW;
-    t[W.N] = N;
-    t[W.Np] = Np;
-    t[W.tH] = tH;
-    t[W.tW] = tW;
-    t[W.padT] = g.padT;
-    t[W.padL] = g.padL;
+    winoGeometry(t, g, T, tiles);
     t[W.relu] = relu ? 1 : 0;
     t[W.pool] = pool === undefined ? 0 : 1;
     this.privateScratch(t, W.scratch, W.scratchPer, 16 * T * (Cp + Np));
@@ -868,20 +874,7 @@ class WasmBackendImpl implements WasmBackend {
     t[WD.x] = this.input(x, batch * g.inH * g.inW * C, "in0");
     t[WD.dy] = this.input(dy, batch * g.outH * g.outW * N, "in1");
     t[WD.bz] = this.zeros(Math.max(Cp, Np));
-    t[WD.T] = T;
-    t[WD.tiles] = tiles;
-    t[WD.inH] = g.inH;
-    t[WD.inW] = g.inW;
-    t[WD.C] = C;
-    t[WD.Cp] = Cp;
-    t[WD.outH] = g.outH;
-    t[WD.outW] = g.outW;
-    t[WD.N] = N;
-    t[WD.Np] = Np;
-    t[WD.tH] = tH;
-    t[WD.tW] = tW;
-    t[WD.padT] = g.padT;
-    t[WD.padL] = g.padL;
+    winoGeometry(t, g, T, tiles);
     t[WD.B] = B;
     t[WD.hasDb] = db === null ? 0 : 1;
     t[WD.pixels] = batch * g.outH * g.outW;
