@@ -10,8 +10,8 @@
  *    peak, and the N-worker speed-up;
  * 3. the full training step as `model.fit` runs it (forward, loss, backward, RMSprop over all
  *    131,242 parameters, through the RxJS operators of `pipelines/train.ts`) at batch 64 on 1 and
- *    N participants: median and best ms, GFLOP/s and share of peak;
- * 4. inference (`model.predict`) at batch 256 in images per second;
+ *    N participants: median, best and quartiles in ms, GFLOP/s and share of peak;
+ * 4. inference (`model.predict`) at batch 256 in images per second (median and best);
  * 5. TF.js 4.22 on the same model: the `cpu` backend (training step at a small batch, scaled to
  *    64, and inference) and the `wasm` backend (inference; it cannot train, see below), with the
  *    ratios against this engine.
@@ -58,12 +58,22 @@ const INFER_BATCH = 256;
 // ---------------------------------------------------------------------------------------------
 // Measurement helpers.
 
-/** Median and best of a list of times. */
-function stats(times: number[]): { median: number; best: number } {
+/** Median, best and quartiles of a list of times. */
+function stats(times: number[]): Stats {
   const s = [...times].sort((a, b) => a - b);
   const m = s.length >> 1;
   const median = s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  return { median, best: s[0]! };
+  const at = (f: number) => s[Math.round(f * (s.length - 1))]!;
+  return { median, best: s[0]!, q1: at(0.25), q3: at(0.75) };
+}
+
+/** What a row reports of its times (ms). */
+interface Stats {
+  median: number;
+  best: number;
+  /** First and third quartiles: the spread, which on a shared machine is mostly the machine's. */
+  q1: number;
+  q3: number;
 }
 
 /**
@@ -262,14 +272,14 @@ interface KernelRow {
   op: string;
   gflop: number;
   /** Per participant count: median and best ms. */
-  ms: Map<number, { median: number; best: number }>;
+  ms: Map<number, Stats>;
 }
 
 /** Times every kernel of the seed CNN at BATCH on each backend (`counts[i]` participants). */
 function kernelTimes(bes: Backend[], counts: number[], reps: number): KernelRow[] {
   const rows: KernelRow[] = [];
   const add = (layer: string, op: string, gflop: number, fns: (() => void)[]) => {
-    const ms = new Map<number, { median: number; best: number }>();
+    const ms = new Map<number, Stats>();
     timeInterleaved(fns, reps).forEach((t, i) => ms.set(counts[i]!, stats(t)));
     rows.push({ layer, op, gflop, ms });
   };
@@ -517,8 +527,8 @@ async function main(): Promise<void> {
 
   // Every configuration at once, measured in alternation (see timeInterleaved).
   const bes: Backend[] = [];
-  const steps = new Map<number, { median: number; best: number }>();
-  const infer = new Map<number, { median: number; best: number }>();
+  const steps = new Map<number, Stats>();
+  const infer = new Map<number, Stats>();
   let kernels: KernelRow[] = [];
   let backendName = "";
   try {
@@ -626,6 +636,7 @@ async function main(): Promise<void> {
       `x${w}`,
       fmt(t.median, 1),
       fmt(t.best, 1),
+      `${fmt(t.q1, 1)}-${fmt(t.q3, 1)}`,
       fmt(gf),
       pct(gf, w),
       w === 1 ? "" : `${fmt(steps.get(1)!.median / t.median, 2)}x`,
@@ -634,7 +645,16 @@ async function main(): Promise<void> {
   });
   out.push(
     table(
-      ["participants", "median ms", "best ms", "GFLOP/s", "% peak", "speed-up", "train img/s"],
+      [
+        "participants",
+        "median ms",
+        "best ms",
+        "q1-q3 ms",
+        "GFLOP/s",
+        "% peak",
+        "speed-up",
+        "train img/s",
+      ],
       sRows,
     ),
   );
@@ -643,14 +663,26 @@ async function main(): Promise<void> {
   out.push(`\nInference (model.predict) at batch ${INFER_BATCH} (${fmt(fFlop, 2)} GFLOP):\n`);
   out.push(
     table(
-      ["participants", "median ms", "img/s", "GFLOP/s", "% peak"],
+      [
+        "participants",
+        "median ms",
+        "best ms",
+        "q1-q3 ms",
+        "img/s",
+        "best img/s",
+        "GFLOP/s",
+        "% peak",
+      ],
       counts.map((w) => {
         const t = infer.get(w)!;
         const gf = fFlop / (t.median / 1000);
         return [
           `x${w}`,
           fmt(t.median, 1),
+          fmt(t.best, 1),
+          `${fmt(t.q1, 1)}-${fmt(t.q3, 1)}`,
           fmtInt((INFER_BATCH * 1000) / t.median),
+          fmtInt((INFER_BATCH * 1000) / t.best),
           fmt(gf),
           pct(gf, w),
         ];
