@@ -44,3 +44,13 @@ Deno.test("bench-ab times both versions (here the tree against itself) and print
     assert.ok(Math.abs(cells[4]! - 256000 / cells[2]!) <= 0.01 * cells[4]!, row);
   }
 });
+
+Deno.test("bench-ab --mode numbers finds the tree bitwise equal to itself and exits 0", async () => {
+  const r = await run("--before", ".", "--mode", "numbers", "--reps", "3", "--workers", "1");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Weights after 3 training steps/);
+  assert.match(
+    r.stdout,
+    /\| x1 \| bitwise the same \(131242\) \| bitwise the same \(1000\) \|/,
+  );
+});
