@@ -27,6 +27,19 @@ function makeCrcTable(): Int32Array {
   return t;
 }
 
+/**
+ * The running CRC after `data`: start from `CRC_INIT`, feed the bytes in any number of chunks,
+ * then `crc32Final`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CRC_INIT, crc32Final, crc32Update } from "./crc32.ts";
+ * const bytes = new TextEncoder().encode("123456789");
+ * const c = crc32Update(crc32Update(CRC_INIT, bytes.subarray(0, 4)), bytes.subarray(4));
+ * assert.equal(crc32Final(c), 0xcbf43926); // the standard check value
+ * ```
+ */
 export function crc32Update(crc: number, data: Uint8Array): number {
   const t = CRC_TABLE;
   let c = crc | 0;
@@ -42,6 +55,7 @@ export function crc32Update(crc: number, data: Uint8Array): number {
   return c;
 }
 
+/** The CRC-32 of everything fed to `crc32Update`, as an unsigned 32-bit number. */
 export function crc32Final(crc: number): number {
   return (crc ^ CRC_INIT) >>> 0;
 }

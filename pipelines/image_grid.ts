@@ -26,9 +26,10 @@ export interface MapView {
   readonly cols: number;
 }
 
-export const WHITE: Rgb = [255, 255, 255];
-export const BLACK: Rgb = [0, 0, 0];
-export const TEXT: Rgb = [32, 32, 32];
+/** The background of the grids. */
+const WHITE: Rgb = [255, 255, 255];
+/** The colour of captions and labels. */
+const TEXT: Rgb = [32, 32, 32];
 const FRAME: Rgb = [170, 170, 170];
 
 /** Outer margin of panels and grids, in pixels. */
@@ -98,8 +99,9 @@ const GLYPHS: Record<string, readonly number[]> = {
 };
 
 /** Glyph width and height of the font, in font pixels (each drawn as `scale` x `scale`). */
-export const GLYPH_WIDTH = 5;
-export const GLYPH_HEIGHT = 7;
+const GLYPH_WIDTH = 5;
+/** See `GLYPH_WIDTH`. */
+const GLYPH_HEIGHT = 7;
 
 /** Width in pixels of `text` drawn at `scale` (6 font pixels per character, no trailing space). */
 export function textWidth(text: string, scale = 1): number {

@@ -100,6 +100,52 @@ function firstOf(f: FuncBuilder, cases: readonly { cond: () => void; body: () =>
   for (let i = 0; i < cases.length; i++) f.end();
 }
 
+/**
+ * Emits the coordinates of tile `t` (flat over images n, tile rows th, tile columns tw, tH x tW
+ * tiles per image) into the i32 locals n, th, tw (q a scratch local).
+ */
+function tileCoords(
+  f: FuncBuilder,
+  t: number,
+  tH: number,
+  tW: number,
+  q: number,
+  n: number,
+  th: number,
+  tw: number,
+): void {
+  f.get(t).get(tW).divU().set(q);
+  f.get(t).get(q).get(tW).mul().sub().set(tw);
+  f.get(q).get(tH).divU().set(n);
+  f.get(q).get(n).get(tH).mul().sub().set(th);
+}
+
+/**
+ * Emits a store of the v128 local `vec` at `addr + offset`: whole when `full` pushes a non-zero
+ * i32, else its first `nlast` lanes (1-3: the last vector of a channel count that is not a
+ * multiple of 4).
+ */
+function storeTail(
+  f: FuncBuilder,
+  addr: number,
+  vec: number,
+  offset: number,
+  full: () => void,
+  nlast: number,
+): void {
+  full();
+  f.if_();
+  f.get(addr).get(vec).v128Store(offset);
+  f.else_();
+  f.get(addr).get(vec).f32x4ExtractLane(0).f32Store(offset);
+  for (let lane = 1; lane < 3; lane++) {
+    f.get(nlast).i32(lane).gtS().if_();
+    f.get(addr).get(vec).f32x4ExtractLane(lane).f32Store(offset + lane * 4);
+    f.end();
+  }
+  f.end();
+}
+
 /** Emits `dst = min(cap, a - b)` for i32 locals. */
 function minDiff(f: FuncBuilder, dst: number, cap: number, a: number, b: number): void {
   f.get(a).get(b).sub().set(dst);
@@ -194,19 +240,7 @@ function fwdTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBu
   for (let i = 0; i < r; i++) {
     f.get(yb).get(pp).i32Load(8 * i).add().set(ya);
     for (let j = 0; j < c - 1; j++) f.get(ya).get(acc[i * c + j]!).v128Store(j * 16);
-    const last = acc[i * c + c - 1]!;
-    const off = (c - 1) * 16;
-    f.get(nlast).i32(4).eq().if_();
-    f.get(ya).get(last).v128Store(off);
-    f.else_();
-    f.get(ya).get(last).f32x4ExtractLane(0).f32Store(off);
-    f.get(nlast).i32(1).gtS().if_();
-    f.get(ya).get(last).f32x4ExtractLane(1).f32Store(off + 4);
-    f.end();
-    f.get(nlast).i32(2).gtS().if_();
-    f.get(ya).get(last).f32x4ExtractLane(2).f32Store(off + 8);
-    f.end();
-    f.end();
+    storeTail(f, ya, acc[i * c + c - 1]!, (c - 1) * 16, () => f.get(nlast).i32(4).eq(), nlast);
   }
   return f;
 }
@@ -983,10 +1017,7 @@ function winoIn(): FuncBuilder {
   f.block().loop(); // over tiles
   f.get(tl).get(nT).geS().brIf(1);
   f.get(t0).get(tl).add().set(t);
-  f.get(t).get(tW).divU().set(q);
-  f.get(t).get(q).get(tW).mul().sub().set(tw);
-  f.get(q).get(tH).divU().set(n);
-  f.get(q).get(n).get(tH).mul().sub().set(th);
+  tileCoords(f, t, tH, tW, q, n, th, tw);
   f.get(th).i32(1).shl().get(padT).sub().set(ih0);
   f.get(tw).i32(1).shl().get(padL).sub().set(iw0);
   for (let i = 0; i < 4; i++) {
@@ -1093,10 +1124,7 @@ function winoOut(): FuncBuilder {
   f.block().loop(); // over tiles
   f.get(tl).get(nT).geS().brIf(1);
   f.get(t0).get(tl).add().set(t);
-  f.get(t).get(tW).divU().set(q);
-  f.get(t).get(q).get(tW).mul().sub().set(tw);
-  f.get(q).get(tH).divU().set(n);
-  f.get(q).get(n).get(tH).mul().sub().set(th);
+  tileCoords(f, t, tH, tW, q, n, th, tw);
   f.get(th).i32(1).shl().i32(1).add().get(outH).ltS().set(ok1); // second row exists
   f.get(tw).i32(1).shl().i32(1).add().get(outW).ltS().set(ok2); // second column exists
   f.get(pool).if_();
@@ -1134,18 +1162,7 @@ function winoOut(): FuncBuilder {
     f.get(b).f32x4Add().set(out);
     reluIf(f, relu, [out]);
   };
-  /** Stores `vec` at `addr`, whole or the first nlast lanes. */
-  const store = (vec: number) => {
-    f.get(full).if_();
-    f.get(addr).get(vec).v128Store();
-    f.else_();
-    for (let lane = 0; lane < 3; lane++) {
-      f.get(nlast).i32(lane).gtS().if_();
-      f.get(addr).get(vec).f32x4ExtractLane(lane).f32Store(lane * 4);
-      f.end();
-    }
-    f.end();
-  };
+  const store = (vec: number) => storeTail(f, addr, vec, 0, () => f.get(full), nlast);
   const emit = (row: number, col: number) => {
     value(row, col);
     f.get(yb).get(off).add();
@@ -1247,10 +1264,7 @@ function winoDy(): FuncBuilder {
   for (let j = 0; j < 4; j++) {
     f.get(g).i32(j).add().get(nT).ltS().set(okT);
     f.get(t0).get(g).add().i32(j).add().set(t);
-    f.get(t).get(tW).divU().set(q);
-    f.get(t).get(q).get(tW).mul().sub().set(tw);
-    f.get(q).get(tH).divU().set(n);
-    f.get(q).get(n).get(tH).mul().sub().set(th);
+    tileCoords(f, t, tH, tW, q, n, th, tw);
     f.get(dy).get(n).get(outH).mul().get(th).i32(1).shl().add().get(outW).mul().get(tw).i32(1).shl()
       .add().get(pixB).mul().add().set(base[j]!);
     const [o00, o01, o10, o11] = ok[j]!;

@@ -889,9 +889,8 @@ class WasmBackendImpl implements WasmBackend {
     t[WD.scratchPer] = per;
     this.privateScratch(t, WD.work, WD.workPer, winoDwWorkFloats(T, Cp, Np, B));
     this.pool.run("conv2dBackwardKernel", t, parallel);
-    // Chunk sums into chunk 0's accumulators, in chunk order.
     const base = t[WD.scratch]!;
-    for (let i = 1; i < chunks; i++) this.kernels.vsum(base, base + i * per, (main + Np) / 4);
+    this.sumChunks(base, per, chunks, main + Np);
     const acc = this.heap.f32(base, main + Np);
     winogradFilterGradient(dw, acc, C, N, Np, B);
     if (db !== null) { for (let n = 0; n < N; n++) db[n]! += acc[main + n]!; }
@@ -948,6 +947,15 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   /**
+   * Adds the accumulators of chunks 1 .. count-1 (`floats` each, `per` bytes apart from `base`)
+   * into chunk 0's, in chunk order, so the sums do not depend on who ran which chunk (vectorised:
+   * the accumulator sizes are multiples of 4 floats).
+   */
+  private sumChunks(base: number, per: number, count: number, floats: number): void {
+    for (let i = 1; i < count; i++) this.kernels.vsum(base, base + i * per, floats / 4);
+  }
+
+  /**
    * dw += sum of the chunks' accumulators, in chunk order (deterministic), from the
    * drivers' layouts ([tap block][co][B] or, tap rows, [co block][tap][B]) to the kernel's
    * [tap][co]; db likewise.
@@ -963,9 +971,7 @@ class WasmBackendImpl implements WasmBackend {
     const main = dwMainFloats(K, N, B);
     const base = t[D.scratch]!, per = t[D.scratchPer]!;
     const floats = main + Math.ceil(N / 4) * 4;
-    // Chunk sums into chunk 0's accumulators, in chunk order (vectorised; the accumulator sizes
-    // are multiples of 4 floats).
-    for (let i = 1; i < count; i++) this.kernels.vsum(base, base + i * per, floats / 4);
+    this.sumChunks(base, per, count, floats);
     const first = this.heap.f32(base, floats);
     if (dwTapRows(K, N)) {
       // [channel block][tap][B] -> [tap][co]
@@ -1146,7 +1152,11 @@ class WasmBackendImpl implements WasmBackend {
     t[5] = body >> 2;
     t[A_CHUNKS] = this.chunks(size >= this.minElements);
     this.pool.run("reluForward", t, size >= this.minElements);
-    for (let i = body; i < size; i++) y[i] = x[i]! > 0 ? x[i]! : 0;
+    // The last 1-3 elements: the TypeScript kernel (same semantics, NaN and -0 included).
+    if (body < size) {
+      const tail = size - body;
+      cpuBackend.activationForward(name, y.subarray(body), x.subarray(body, size), tail, tail);
+    }
   }
 
   activationBackward(
@@ -1171,7 +1181,10 @@ class WasmBackendImpl implements WasmBackend {
     t[5] = body >> 2;
     t[A_CHUNKS] = this.chunks(size >= this.minElements);
     this.pool.run("reluBackward", t, size >= this.minElements);
-    for (let i = body; i < size; i++) dx[i] = y[i]! > 0 ? dy[i]! : 0;
+    if (body < size) {
+      const tail = size - body, [dxT, dyT, yT] = [dx, dy, y].map((a) => a.subarray(body));
+      cpuBackend.activationBackward(name, dxT!, dyT!, yT!, tail, tail);
+    }
   }
 
   get activeWorkers(): number {
