@@ -28,6 +28,8 @@ export interface MapView {
 
 /** The background of the grids. */
 const WHITE: Rgb = [255, 255, 255];
+/** Black, for drawing (`fillRect(img, x, y, w, h, BLACK)`). */
+export const BLACK: Rgb = [0, 0, 0];
 /** The colour of captions and labels. */
 const TEXT: Rgb = [32, 32, 32];
 const FRAME: Rgb = [170, 170, 170];
