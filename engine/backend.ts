@@ -136,6 +136,21 @@ export interface Backend {
     cols: number,
   ): void;
 
+  /**
+   * Optional: RMSprop without momentum over `values[start, end)`, bitwise what the TypeScript
+   * optimizer computes (float64 arithmetic, one rounding per stored value): `velocity = rho
+   * velocity + (1 - rho) g^2`, `values -= lr g / (sqrt(velocity) + epsilon)`. Returns false,
+   * having changed nothing, where this backend cannot run it (e.g. an array outside its memory).
+   */
+  rmspropUpdate?(
+    values: Float32Array,
+    grads: Float32Array,
+    velocity: Float32Array,
+    start: number,
+    end: number,
+    hyper: { learningRate: number; rho: number; epsilon: number },
+  ): boolean;
+
   /** Releases workers and memory; the backend must not be used afterwards. */
   dispose(): void;
 }

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { Backend } from "../engine/backend.ts";
+
 /** A contiguous range of trainable parameters in the flat buffers. */
 export interface ParamRange {
   /** First index of the range in the flat buffers (inclusive). */
@@ -20,8 +22,16 @@ export interface Optimizer {
   readonly name: string;
   /** Step size; may be changed between steps (e.g. by a scheduler). */
   learningRate: number;
-  /** Applies one update. */
-  step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void;
+  /**
+   * Applies one update. With `backend`, an optimizer may run it there (RMSprop does, where the
+   * backend has `rmspropUpdate`): the result is bitwise the same.
+   */
+  step(
+    values: Float32Array,
+    grads: Float32Array,
+    ranges: readonly ParamRange[],
+    backend?: Backend,
+  ): void;
   /** Slot variables and iteration count, for checkpoints. */
   getState(): { iterations: number; slots: Record<string, Float32Array> };
   /** Restores what {@linkcode Optimizer.getState} returned. */
@@ -58,7 +68,12 @@ abstract class BaseOptimizer implements Optimizer {
     this.learningRate = checkRate(className, "learningRate", learningRate, 0, Infinity);
   }
 
-  abstract step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void;
+  abstract step(
+    values: Float32Array,
+    grads: Float32Array,
+    ranges: readonly ParamRange[],
+    backend?: Backend,
+  ): void;
 
   getState() {
     const slots: Record<string, Float32Array> = {};
@@ -166,13 +181,37 @@ export class RMSprop extends BaseOptimizer {
     this.epsilon = checkRate("RMSprop", "epsilon", options.epsilon ?? 1e-7, 0, Infinity);
   }
 
-  /** Applies one RMSprop update to `values` over the trainable ranges. */
-  step(values: Float32Array, grads: Float32Array, ranges: readonly ParamRange[]): void {
+  /** The velocity slot as it was last moved into a backend's memory, and that backend. */
+  #homed: { velocity: Float32Array; backend: Backend } | null = null;
+
+  /**
+   * Applies one RMSprop update to `values` over the trainable ranges; without momentum, through
+   * `backend.rmspropUpdate` where it has one (bitwise the same, in parallel on the wasm backend).
+   */
+  step(
+    values: Float32Array,
+    grads: Float32Array,
+    ranges: readonly ParamRange[],
+    backend?: Backend,
+  ): void {
     const lr = this.learningRate, rho = this.rho, eps = this.epsilon, mu = this.momentum;
     this.iterations++;
-    const v = slot(this.slots, "velocity", values.length);
+    let v = slot(this.slots, "velocity", values.length);
     const m = mu > 0 ? slot(this.slots, "momentum", values.length) : null;
+    const fast = m === null ? backend : undefined;
+    if (fast?.rmspropUpdate !== undefined) {
+      // The slot must live in the backend's memory: move it there once (it starts as a plain
+      // array, and setState replaces it with one).
+      if (this.#homed?.velocity !== v || this.#homed.backend !== fast) {
+        const moved = fast.alloc(v.length);
+        moved.set(v);
+        this.slots.velocity = v = moved;
+        this.#homed = { velocity: moved, backend: fast };
+      }
+    }
+    const hyper = { learningRate: lr, rho, epsilon: eps };
     for (const { start, end } of ranges) {
+      if (fast?.rmspropUpdate?.(values, grads, v, start, end, hyper)) continue;
       for (let i = start; i < end; i++) {
         const g = grads[i]!;
         const vi = rho * v[i]! + (1 - rho) * g * g;

@@ -356,7 +356,7 @@ export class Sequential {
   /** Applies one optimizer update from the accumulated gradients. */
   applyGradients(): void {
     const { values, grads } = this.store;
-    this.compiled().optimizer.step(values, grads, this.#ranges);
+    this.compiled().optimizer.step(values, grads, this.#ranges, this.#backend);
   }
 
   /**

@@ -266,6 +266,30 @@ export class FuncBuilder {
   f32x4Mul(): this {
     return this.simd(0xe6);
   }
+  /** The low two f32 lanes widened to an f64x2 (exact). */
+  f64x2PromoteLowF32x4(): this {
+    return this.simd(0x5f);
+  }
+  /** Both f64 lanes rounded to f32 into lanes 0-1, lanes 2-3 zero. */
+  f32x4DemoteF64x2Zero(): this {
+    return this.simd(0x5e);
+  }
+  f64x2Add(): this {
+    return this.simd(0xf0);
+  }
+  f64x2Sub(): this {
+    return this.simd(0xf1);
+  }
+  f64x2Mul(): this {
+    return this.simd(0xf2);
+  }
+  f64x2Div(): this {
+    return this.simd(0xf3);
+  }
+  /** Correctly rounded, as `Math.sqrt`. */
+  f64x2Sqrt(): this {
+    return this.simd(0xef);
+  }
   /** Relaxed fused (or not) multiply-add: a * b + c (relaxed-SIMD opcode 0x105). */
   f32x4RelaxedMadd(): this {
     return this.simd(0x105);

@@ -22,7 +22,8 @@
  * - `wino_in` / `wino_gemm` / `wino_out`: the Winograd F(2x2, 3x3) forward, transforms around a
  *   batched GEMM over the 16 transform positions (the `conv_dw` tiles); `wino_in`, `wino_dy` and
  *   `wino_dw` the kernel gradient by the same algorithm (its GEMM on the `conv_dw` tiles).
- * - `relu_fwd` / `relu_bwd`, `colsum` (bias gradient), `vsum` (accumulator reduction).
+ * - `relu_fwd` / `relu_bwd`, `colsum` (bias gradient), `vsum` (accumulator reduction),
+ *   `rmsprop` (the optimizer's update, in float64 as the TypeScript one).
  *
  * The register tile is a parameter. With relaxed SIMD the accumulators, the weight vectors and
  * one broadcast input fit V8's 15 usable xmm registers at 6x8; with a separate multiply and add
@@ -1640,9 +1641,66 @@ function relu(backward: boolean): FuncBuilder {
 }
 
 /**
+ * rmsprop(w, g, v, c, nvec): RMSprop without momentum over nvec vectors of 4 parameters, in
+ * float64 as the TypeScript optimizer computes it, so the result is bitwise the same:
+ * v' = rho v + ((1 - rho) g) g, then w' = w - (lr g) / (sqrt(v') + eps), each rounded once to
+ * float32 when stored. `c` points to four f64x2 constants: rho, 1 - rho, lr, eps.
+ */
+function rmsprop(): FuncBuilder {
+  const f = new FuncBuilder([I32, I32, I32, I32, I32]);
+  const [w, g, v, c, nvec] = [0, 1, 2, 3, 4];
+  const end = f.local(I32);
+  const [rho, omr, lr, eps] = [0, 1, 2, 3].map((i) => {
+    const l = f.local(V128);
+    f.get(c).v128Load(16 * i).set(l);
+    return l;
+  }) as [number, number, number, number];
+  const [G, V, W, gd, vi, vLo, wLo, vHi, wHi] = Array.from({ length: 9 }, () => f.local(V128)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  // lanes 0-1 (or 2-3) of a float32 vector, widened exactly to float64
+  const half = (x: number, high: boolean) => {
+    f.get(x);
+    if (high) f.get(x).f32x4Shuffle([2, 3, 2, 3]);
+    f.f64x2PromoteLowF32x4();
+  };
+  f.get(w).get(nvec).i32(4).shl().add().set(end);
+  f.get(w).get(end).geS().if_().else_(); // nothing to do for nvec = 0
+  f.loop();
+  f.get(g).v128Load().set(G).get(v).v128Load().set(V).get(w).v128Load().set(W);
+  for (const high of [false, true]) {
+    half(G, high);
+    f.set(gd);
+    f.get(rho);
+    half(V, high);
+    f.f64x2Mul().get(omr).get(gd).f64x2Mul().get(gd).f64x2Mul().f64x2Add().set(vi);
+    half(W, high);
+    f.get(lr).get(gd).f64x2Mul().get(vi).f64x2Sqrt().get(eps).f64x2Add().f64x2Div().f64x2Sub();
+    f.f32x4DemoteF64x2Zero().set(high ? wHi : wLo);
+    f.get(vi).f32x4DemoteF64x2Zero().set(high ? vHi : vLo);
+  }
+  f.get(v).get(vLo).get(vHi).f32x4Shuffle([0, 1, 4, 5]).v128Store();
+  f.get(w).get(wLo).get(wHi).f32x4Shuffle([0, 1, 4, 5]).v128Store();
+  f.get(g).i32(16).add().set(g);
+  f.get(v).i32(16).add().set(v);
+  f.get(w).i32(16).add().tee(w).get(end).ltS().brIf(0);
+  f.end();
+  f.end();
+  return f;
+}
+
+/**
  * Assembles the kernel module. Exports `conv_plan`, `conv_dw`, `conv_dw_taps`,
  * `conv_dw_direct`, `conv_c1`, `colsum`, `wino_in`, `wino_out`, `wino_dy`, `wino_dw`,
- * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd` and `vsum` (see the drivers' docs above
+ * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd`, `vsum` and `rmsprop` (see the drivers' docs above
  * for their parameters); it imports `env.memory` (shared).
  */
 export function generateKernelModule(options: KernelModuleOptions): Uint8Array<ArrayBuffer> {
@@ -1683,6 +1741,7 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: relu(true), exportName: "relu_bwd" });
   funcs.push({ body: maxPoolFwd(), exportName: "maxpool_fwd" });
   funcs.push({ body: maxPoolBwd(), exportName: "maxpool_bwd" });
+  funcs.push({ body: rmsprop(), exportName: "rmsprop" });
   return assembleModule(
     { initialPages: options.initialPages, maximumPages: options.maximumPages, shared: true },
     funcs,

@@ -145,6 +145,7 @@ export interface KernelExports {
   ): void;
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
+  rmsprop(w: number, g: number, v: number, c: number, nvec: number): void;
   maxpool_fwd(
     y: number,
     arg: number,
@@ -199,6 +200,8 @@ export const TASK_WINO = 7;
 export const TASK_C1 = 8;
 /** A 3x3 stride-1 kernel gradient by Winograd F(2x2, 3x3), per block of tiles: see `WD`. */
 export const TASK_WINO_DW = 9;
+/** RMSprop task kind: [kind, w, g, v, constants, nvec]; split by vectors. */
+export const TASK_RMSPROP = 10;
 /**
  * Test hook: participant `args[1]` throws (or, when `args[2] > 0`, stalls that many ms); in a
  * worker, `args[3]` may instead ask for an uncaught crash (`TEST_CRASH`) or a stop
@@ -577,6 +580,13 @@ export function runTask(
       const o = v0 * 16;
       if (a[1] === 1) k.relu_bwd(a[2]! + o, a[3]! + o, a[4]! + o, v1 - v0);
       else k.relu_fwd(a[2]! + o, a[3]! + o, v1 - v0);
+      return;
+    }
+    case TASK_RMSPROP: {
+      const [v0, v1] = share(a[5]!, index, count);
+      if (v1 <= v0) return;
+      const o = v0 * 16;
+      k.rmsprop(a[1]! + o, a[2]! + o, a[3]! + o, a[4]!, v1 - v0);
       return;
     }
     case TASK_POOL_FWD: {

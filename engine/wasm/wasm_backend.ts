@@ -71,6 +71,7 @@ import {
   TASK_POOL_BWD,
   TASK_POOL_FWD,
   TASK_RELU,
+  TASK_RMSPROP,
   TASK_TEST_FAIL,
   TASK_WINO,
   TASK_WINO_DW,
@@ -137,6 +138,8 @@ export interface WasmBackend extends Backend {
   readonly replacements: number;
   /** Resolves when every worker is active again after replacements. */
   whenReady(): Promise<void>;
+  /** RMSprop in float64 SIMD on the participants (see `Backend.rmspropUpdate`). */
+  rmspropUpdate: NonNullable<Backend["rmspropUpdate"]>;
   /**
    * Test hook: makes participant `index` throw during a pool call (or stall `stallMs` ms); in a
    * worker, `mode` `crash` makes it die of an uncaught error and `close` makes it stop without a
@@ -1185,6 +1188,49 @@ class WasmBackendImpl implements WasmBackend {
       const tail = size - body, [dxT, dyT, yT] = [dx, dy, y].map((a) => a.subarray(body));
       cpuBackend.activationBackward(name, dxT!, dyT!, yT!, tail, tail);
     }
+  }
+
+  rmspropUpdate(
+    values: Float32Array,
+    grads: Float32Array,
+    velocity: Float32Array,
+    start: number,
+    end: number,
+    hyper: { learningRate: number; rho: number; epsilon: number },
+  ): boolean {
+    const size = end - start;
+    const shared = this.heap.owns(values) && this.heap.owns(grads) && this.heap.owns(velocity);
+    if (size < RELU_MIN || !shared) return false;
+    const c = this.scratch.get("rmsprop", 64);
+    const { learningRate: lr, rho, epsilon } = hyper;
+    new Float64Array(this.heap.memory.buffer, c, 8).set([
+      rho,
+      rho,
+      1 - rho,
+      1 - rho,
+      lr,
+      lr,
+      epsilon,
+      epsilon,
+    ]);
+    const body = size & ~3;
+    const t = this.newTask(TASK_RMSPROP);
+    t[1] = values.byteOffset + start * 4;
+    t[2] = grads.byteOffset + start * 4;
+    t[3] = velocity.byteOffset + start * 4;
+    t[4] = c;
+    t[5] = body >> 2;
+    const parallel = size >= this.minElements;
+    t[A_CHUNKS] = this.chunks(parallel);
+    this.pool.run("rmspropUpdate", t, parallel);
+    // The last 1-3 parameters: the same float64 formula in TypeScript.
+    for (let i = start + body; i < end; i++) {
+      const g = grads[i]!;
+      const vi = rho * velocity[i]! + (1 - rho) * g * g;
+      velocity[i] = vi;
+      values[i]! -= lr * g / (Math.sqrt(vi) + epsilon);
+    }
+    return true;
   }
 
   get activeWorkers(): number {
