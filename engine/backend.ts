@@ -55,8 +55,9 @@ export interface Backend {
   /**
    * y = conv(x, w) + b, then relu when `relu` is true (in the same pass where the backend can:
    * the output is then not read and written again). With `pool` (a 2x2 stride-2 `valid` max
-   * pooling of that output, for inference), y receives the pooled output instead, bitwise what
-   * `maxPoolForward` would give, without argmax. See `kernels/conv2d.ts` for layouts.
+   * pooling of that output), y receives the pooled output instead, bitwise what
+   * `maxPoolForward` would give, and `argmax`, if given, its argmax (the unpooled output is not
+   * written anywhere). See `kernels/conv2d.ts` for layouts.
    */
   conv2dForward(
     y: Float32Array,
@@ -66,6 +67,7 @@ export interface Backend {
     info: Conv2DInfo,
     relu?: boolean,
     pool?: Conv2DInfo,
+    argmax?: Int32Array,
   ): void;
   /** dx = conv^T(dy, w) (overwrites). */
   conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, info: Conv2DInfo): void;
@@ -191,14 +193,15 @@ export const cpuBackend: Backend = {
   name: "cpu",
   alloc: (size) => new Float32Array(size),
   allocInt32: (size) => new Int32Array(size),
-  conv2dForward: (y, x, w, b, info, relu = false, pool) => {
+  conv2dForward: (y, x, w, b, info, relu = false, pool, argmax) => {
     const size = info.batch * info.outH * info.outW * info.outC;
     if (pool !== undefined) checkPoolAfterConv(info, pool);
     const out = pool === undefined ? y : new Float32Array(size);
     conv2dForward(out, x, w, b, info);
     if (relu) activationForward("relu", out, out, size, info.outC);
     if (pool !== undefined) {
-      maxPoolForward(y, new Int32Array(pool.batch * pool.outH * pool.outW * pool.outC), out, pool);
+      const pooled = pool.batch * pool.outH * pool.outW * pool.outC;
+      maxPoolForward(y, argmax ?? new Int32Array(pooled), out, pool);
     }
   },
   conv2dBackwardInput,

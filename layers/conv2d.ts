@@ -53,7 +53,11 @@ export interface Conv2DOptions extends LayerOptions {
 
 interface Saved {
   x: Tensor;
-  y: Float32Array;
+  /**
+   * The output, for the activation's backward; null when the layer pooled in its store
+   * (`forwardPooled`): the pooling's backward then hands back the pre-activation gradient.
+   */
+  y: Float32Array | null;
   info: Conv2DInfo;
 }
 
@@ -149,31 +153,42 @@ export class Conv2D extends Layer {
   }
 
   /**
-   * Inference only: this layer then `pool` in one backend call (the convolution's store does the
-   * 2x2 max pooling, so its full output is never written; bitwise the two layers' result), or
-   * null when they do not fuse: on a training step (the backward needs this layer's output), an
+   * This layer then `pool` in one backend call: the convolution's store does the 2x2 max
+   * pooling (and, on a training step, records its argmax), so the full output is never written;
+   * bitwise the two layers' result. On a training step the backward is bitwise the two layers'
+   * too: `pool` applies the relu's backward to its dy (the pooled value is the relu's output at
+   * the argmax), and this layer's backward skips its own. Null when they do not fuse: an
    * activation other than relu or linear, or a pooling other than 2x2 stride 2 `valid`.
    */
   forwardPooled(x: Tensor, ctx: RunContext, pool: MaxPooling2D): Tensor | null {
-    if (ctx.tape || (this.activation !== "relu" && this.activation !== "linear")) return null;
+    if (this.activation !== "relu" && this.activation !== "linear") return null;
     const [kernel, bias] = this.params;
     const info = this.#info(x.shape[0]!, x.shape.slice(1));
-    const p = pool.fusableInfo(info.batch, [info.outH, info.outW, info.outC]);
-    if (p === null) return null;
-    const y = this.#buffers.get(ctx.backend, "yPooled", info.batch * p.outH * p.outW * p.outC);
     const relu = this.activation === "relu";
-    ctx.backend.conv2dForward(y, x.data, kernel!.value, bias?.value ?? null, info, relu, p);
-    return { shape: [info.batch, p.outH, p.outW, p.outC], data: y };
+    const p = pool.fuse(info.batch, [info.outH, info.outW, info.outC], ctx, relu);
+    if (p === null) return null;
+    ctx.backend.conv2dForward(
+      p.y,
+      x.data,
+      kernel!.value,
+      bias?.value ?? null,
+      info,
+      relu,
+      p.info,
+      p.argmax ?? undefined,
+    );
+    ctx.tape?.save(this, { x, y: null, info } satisfies Saved);
+    return { shape: [info.batch, p.info.outH, p.info.outW, p.info.outC], data: p.y };
   }
 
   /** Accumulates kernel/bias gradients and returns dx of shape (N, H, W, C), or null when skipped. */
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
     const { x, y, info } = ctx.tape!.get<Saved>(this);
     const [kernel, bias] = this.params;
-    const size = y.length;
-    // dz = dy * act'(z), z the pre-activation output
+    // dz = dy * act'(z), z the pre-activation output (dy already is dz after a fused pooling)
     let dz = dy.data;
-    if (!options.fromLogits && this.activation !== "linear") {
+    if (!options.fromLogits && this.activation !== "linear" && y !== null) {
+      const size = y.length;
       dz = this.#buffers.get(ctx.backend, "dz", size);
       ctx.backend.activationBackward(this.activation, dz, dy.data, y, size, info.outC);
     }

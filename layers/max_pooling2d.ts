@@ -21,9 +21,15 @@ import { type BackwardOptions, BufferCache, type RunContext } from "./layer.ts";
 import { Pooling2D, type Pooling2DOptions } from "./pooling2d.ts";
 
 interface Saved {
-  x: Tensor;
+  /** The input's shape (dx's). */
+  shape: Shape;
   argmax: Int32Array;
   info: Conv2DInfo;
+  /**
+   * Pooled in a relu convolution's store (`fuse`): this layer's output, whose sign is the relu's
+   * derivative at each argmax, so the backward applies the relu's backward to dy; else null.
+   */
+  reluOf: Float32Array | null;
 }
 
 /** Max pooling over 2-D windows. */
@@ -45,27 +51,48 @@ export class MaxPooling2D extends Pooling2D {
     const y = this.#buffers.get(ctx.backend, "y", size);
     const argmax = this.#buffers.getInt32(ctx.backend, "argmax", size);
     ctx.backend.maxPoolForward(y, argmax, x.data, info);
-    ctx.tape?.save(this, { x, argmax, info } satisfies Saved);
+    ctx.tape?.save(this, { shape: x.shape, argmax, info, reluOf: null } satisfies Saved);
     return { shape: [info.batch, info.outH, info.outW, info.outC], data: y };
   }
 
   /**
-   * The pooling of a batch of `batch` inputs of `inputShape` when the preceding convolution can
-   * do it in its own store (`Backend.conv2dForward`'s `pool`, inference only): 2x2 windows,
-   * stride 2, `valid` padding; null for any other pooling.
+   * When the preceding convolution pools in its own store (`Conv2D.forwardPooled`, through
+   * `Backend.conv2dForward`'s `pool`): this layer's geometry and buffers for a batch of `batch`
+   * inputs of `inputShape` (the argmax buffer on a training step only), with what the backward
+   * needs recorded on `ctx.tape`; `relu` says the convolution applies relu, whose backward this
+   * layer's backward then applies. Null for any pooling but 2x2 windows, stride 2, `valid`.
    */
-  fusableInfo(batch: number, inputShape: Shape): Conv2DInfo | null {
+  fuse(
+    batch: number,
+    inputShape: Shape,
+    ctx: RunContext,
+    relu: boolean,
+  ): { info: Conv2DInfo; y: Float32Array; argmax: Int32Array | null } | null {
     const [ph, pw] = this.poolSize, [sh, sw] = this.strides;
     if (ph !== 2 || pw !== 2 || sh !== 2 || sw !== 2 || this.padding !== "valid") return null;
-    return this.info(batch, inputShape);
+    const info = this.info(batch, inputShape);
+    const size = info.batch * info.outH * info.outW * info.outC;
+    const y = this.#buffers.get(ctx.backend, "y", size);
+    if (ctx.tape === null) return { info, y, argmax: null };
+    const argmax = this.#buffers.getInt32(ctx.backend, "argmax", size);
+    const shape = [batch, ...inputShape];
+    ctx.tape.save(this, { shape, argmax, info, reluOf: relu ? y : null } satisfies Saved);
+    return { info, y, argmax };
   }
 
-  /** Routes dy to each window's maximum; dx has x's shape, or null when skipped. */
+  /** Routes dy to each window's maximum; dx has the input's shape, or null when skipped. */
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
-    const { x, argmax, info } = ctx.tape!.get<Saved>(this);
+    const { shape, argmax, info, reluOf } = ctx.tape!.get<Saved>(this);
     if (options.skipInputGradient) return null;
-    const dx = this.#buffers.get(ctx.backend, "dx", x.data.length);
-    ctx.backend.maxPoolBackward(dx, dy.data, argmax, info);
-    return { shape: x.shape, data: dx };
+    let d = dy.data;
+    if (reluOf !== null) {
+      // The fused convolution's relu backward, on the pooled values: bitwise the same as on its
+      // output after the scatter (the relu's output at an argmax is the pooled value).
+      d = this.#buffers.get(ctx.backend, "dyRelu", dy.data.length);
+      ctx.backend.activationBackward("relu", d, dy.data, reluOf, d.length, info.outC);
+    }
+    const dx = this.#buffers.get(ctx.backend, "dx", shape.reduce((a, b) => a * b, 1));
+    ctx.backend.maxPoolBackward(dx, d, argmax, info);
+    return { shape, data: dx };
   }
 }

@@ -255,8 +255,18 @@ export class Sequential {
   build(): void {
     if (this.#store !== null) return;
     this.#store = buildLayers(this.layers, this.inputShape, this.#backend, this.random);
-    this.#ranges = this.#store.layers.filter((l) => l.layer.trainable && l.end > l.start)
-      .map((l) => ({ start: l.start, end: l.end }));
+    // Adjacent layers' ranges merged: one optimizer call (one parallel kernel) for the lot.
+    this.#ranges = [];
+    for (const l of this.#store.layers) {
+      if (!l.layer.trainable || l.end <= l.start) continue;
+      const last = this.#ranges[this.#ranges.length - 1];
+      if (last !== undefined && last.end === l.start) {
+        this.#ranges[this.#ranges.length - 1] = {
+          start: last.start,
+          end: l.end,
+        };
+      } else this.#ranges.push({ start: l.start, end: l.end });
+    }
   }
 
   /** The flat parameter store (builds the model if needed). */

@@ -22,10 +22,10 @@ import type { Batch, Step, StepMetrics } from "../layers/step.ts";
 import type { Sequential } from "./sequential.ts";
 
 /**
- * Batches in, steps out: the model's forward pass, one operator per layer. For inference
- * (`training: false`), a Conv2D followed by a 2x2 MaxPooling2D is one operator that pools in
- * the convolution's store (`Conv2D.forwardPooled`: the same numbers, a pass over the
- * convolution's output saved).
+ * Batches in, steps out: the model's forward pass, one operator per layer, except that a Conv2D
+ * followed by a 2x2 MaxPooling2D is one operator that pools in the convolution's store
+ * (`Conv2D.forwardPooled`: the same numbers, forward and backward, with the convolution's full
+ * output never written nor read again).
  */
 export function forward(
   model: Sequential,
@@ -42,7 +42,7 @@ export function forward(
   const layers = model.layers;
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i]!, next = layers[i + 1];
-    if (!options.training && layer instanceof Conv2D && next instanceof MaxPooling2D) {
+    if (layer instanceof Conv2D && next instanceof MaxPooling2D) {
       ops.push(convPoolOperator(layer, next, ctx));
       i++;
     } else {

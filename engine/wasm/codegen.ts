@@ -1084,13 +1084,15 @@ function winoIn(): FuncBuilder {
  * from M ([16][T][Np] floats, the batched GEMM's result) into y (NHWC, N channels). Outputs past
  * outH or outW (odd sizes) are not stored; a last partial channel vector is stored lane by lane.
  * With `pool` non-zero, y is instead the 2x2 stride-2 max pooling of that output
- * (floor(outH/2) x floor(outW/2)): each whole tile stores the maximum of its four outputs.
+ * (floor(outH/2) x floor(outW/2)): each whole tile stores the maximum of its four outputs, and,
+ * when `arg` is non-zero, at `arg` (int32, laid out as the pooled y) the flat index of the chosen
+ * output in the unpooled NHWC output, as `maxpool_fwd` writes it (for the training backward).
  *
  * A^T = [1 1 1 0; 0 1 -1 -1].
  */
 function winoOut(): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(14).fill(I32));
-  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool] = [
+  const f = new FuncBuilder(new Array<typeof I32>(15).fill(I32));
+  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool, arg] = [
     0,
     1,
     2,
@@ -1105,6 +1107,7 @@ function winoOut(): FuncBuilder {
     11,
     12,
     13,
+    14,
   ];
   const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
   const n = f.local(I32), q = f.local(I32), yb = f.local(I32), rowB = f.local(I32);
@@ -1116,6 +1119,10 @@ function winoOut(): FuncBuilder {
   const a: number[] = [];
   for (let k = 0; k < 8; k++) a.push(f.local(V128));
   const b = f.local(V128), out = f.local(V128), best = f.local(V128), mk = f.local(V128);
+  const ib = f.local(V128), bi = f.local(V128), lanes = f.local(V128);
+  const rowE = f.local(I32);
+  f.i32x4Const([0, 1, 2, 3]).set(lanes);
+  f.get(outW).get(N).mul().set(rowE);
   f.get(outW).get(N).mul().i32(2).shl().set(rowB);
   f.get(N).i32(2).shl().set(pixB);
   f.get(T).get(Np).mul().i32(2).shl().set(xiB);
@@ -1179,11 +1186,29 @@ function winoOut(): FuncBuilder {
   f.get(ok1).get(ok2).and().if_();
   value(0, 0);
   f.get(out).set(best);
+  f.get(arg).eqz().if_();
   for (const [row, col] of [[0, 1], [1, 0], [1, 1]] as const) {
     value(row, col);
     f.get(out).get(best).f32x4Gt().set(mk);
     f.get(out).get(best).get(mk).v128Bitselect().set(best);
   }
+  f.else_();
+  // The argmax too: the flat NHWC index of output (2 th, 2 tw) of image n, channels off/4 + lane.
+  f.get(n).get(outH).mul().get(th).i32(1).shl().add().get(outW).mul().get(tw).i32(1).shl().add()
+    .get(N).mul().get(off).i32(2).shrU().add().i32x4Splat().get(lanes).i32x4Add().tee(ib).set(bi);
+  for (const [row, col] of [[0, 1], [1, 0], [1, 1]] as const) {
+    value(row, col);
+    f.get(out).get(best).f32x4Gt().set(mk);
+    f.get(out).get(best).get(mk).v128Bitselect().set(best);
+    f.get(ib);
+    if (row === 1 && col === 1) f.get(rowE).get(N).add();
+    else if (row === 1) f.get(rowE);
+    else f.get(N);
+    f.i32x4Splat().i32x4Add().get(bi).get(mk).v128Bitselect().set(bi);
+  }
+  f.get(arg).get(yb).get(y).sub().add().get(off).add().set(addr);
+  store(bi);
+  f.end();
   f.get(yb).get(off).add().set(addr);
   store(best);
   f.end();

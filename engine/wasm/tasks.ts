@@ -142,6 +142,7 @@ export interface KernelExports {
     tW: number,
     relu: number,
     pool: number,
+    arg: number,
   ): void;
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
@@ -361,8 +362,10 @@ export const W = {
   scratchPer: 23,
   /** 1: relu fused into the output transform's store. */
   relu: 24,
-  /** 1: y is the 2x2 stride-2 max pooling of the output (inference; see `wino_out`). */
+  /** 1: y is the 2x2 stride-2 max pooling of the output (see `wino_out`). */
   pool: 25,
+  /** With `pool`: where the pooling's argmax goes (int32 per pooled output), or 0 for nowhere. */
+  arg: 26,
 } as const;
 
 /**
@@ -691,6 +694,7 @@ function runWinograd(
       g(W.tW),
       g(W.relu),
       g(W.pool),
+      g(W.arg),
     );
   }
 }

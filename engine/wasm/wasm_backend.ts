@@ -547,6 +547,7 @@ class WasmBackendImpl implements WasmBackend {
     info: Conv2DInfo,
     relu = false,
     pool?: Conv2DInfo,
+    argmax?: Int32Array,
   ): void {
     const { batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW } = info;
     if (pool !== undefined) checkPoolAfterConv(info, pool);
@@ -554,14 +555,15 @@ class WasmBackendImpl implements WasmBackend {
     if (convSize === 0) return;
     const ySize = pool === undefined ? convSize : batch * pool.outH * pool.outW * outC;
     const g = forwardGeometry(info);
-    if (pool !== undefined && !this.winogradFits(g)) {
+    const argShared = argmax !== undefined && this.heap.owns(argmax);
+    if (pool !== undefined && (!this.winogradFits(g) || (argmax !== undefined && !argShared))) {
       // Only the Winograd output transform pools as it stores: elsewhere, the convolution into
-      // scratch, then the pooling kernel (its argmax into scratch too).
-      const poolSize = ySize;
+      // scratch, then the pooling kernel (its argmax into scratch too, unless wanted).
       const full = this.heap.f32(this.scratch.get("poolIn", convSize * 4), convSize);
-      const argAt = this.scratch.get("poolArg", poolSize * 4);
+      const arg = argmax ??
+        new Int32Array(this.heap.memory.buffer, this.scratch.get("poolArg", ySize * 4), ySize);
       this.conv2dForward(full, x, w, b, info, relu);
-      this.maxPoolForward(y, new Int32Array(this.heap.memory.buffer, argAt, poolSize), full, pool);
+      this.maxPoolForward(y, arg, full, pool);
       return;
     }
     const xPtr = this.input(x, batch * inH * inW * inC, "in0");
@@ -573,7 +575,8 @@ class WasmBackendImpl implements WasmBackend {
       this.runC1(yPtr, xPtr, w, b, info, relu);
     } else if (this.winogradFits(g)) {
       // Tap (kh, kw) from input channel c to output channel n: w[tap][c][n].
-      this.runWinograd("conv2dForward", g, yPtr, xPtr, b, w, outC, 1, false, relu, pool);
+      const argPtr = argShared ? argmax!.byteOffset : 0;
+      this.runWinograd("conv2dForward", g, yPtr, xPtr, b, w, outC, 1, false, relu, pool, argPtr);
     } else {
       const { wp, bp } = this.packForward(w, b, kH * kW * inC, outC);
       this.runPlan("conv2dForward", g, yPtr, xPtr, wp, bp, relu);
@@ -610,7 +613,7 @@ class WasmBackendImpl implements WasmBackend {
    * over the 16 transform positions, `wino_gemm`, output transform). The 3x3 filter is `w` read
    * as `winogradFilter` says (`cStride`, `nStride`, `flip`); `bias` is added by the output
    * transform, which also applies relu and, with `pool`, writes the 2x2 max pooling of the output
-   * instead of the output (`wino_out`).
+   * instead of the output (`wino_out`), and its argmax at byte `argPtr` unless that is 0.
    */
   private runWinograd(
     kernel: string,
@@ -624,6 +627,7 @@ class WasmBackendImpl implements WasmBackend {
     flip: boolean,
     relu = false,
     pool?: Conv2DInfo,
+    argPtr = 0,
   ): void {
     const { C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4);
@@ -655,6 +659,7 @@ class WasmBackendImpl implements WasmBackend {
     winoGeometry(t, g, T, tiles);
     t[W.relu] = relu ? 1 : 0;
     t[W.pool] = pool === undefined ? 0 : 1;
+    t[W.arg] = argPtr;
     this.privateScratch(t, W.scratch, W.scratchPer, 16 * T * (Cp + Np));
     const parallel = g.batch * g.outH * g.outW * N * 9 * C >= this.minMacs;
     t[A_CHUNKS] = Math.min(Math.ceil(tiles / T), this.chunks(parallel));

@@ -339,7 +339,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "conv2dForward with a fused 2x2 max pooling equals the convolution, relu, then maxPoolForward bitwise",
+    "conv2dForward with a fused 2x2 max pooling (and its argmax) equals the convolution, relu, then maxPoolForward bitwise",
   ignore: !available,
   fn: async () => {
     // Winograd layers (even and odd outputs, channel tails, same padding) and direct ones (the
@@ -385,6 +385,25 @@ Deno.test({
               -1,
               `${label} relu=${relu}: element ${bad} ${fused[bad]} vs ${pooled[bad]}`,
             );
+            // With the argmax (training): in the backend's memory (Winograd layers write it in
+            // the output transform) and in a plain array (through scratch). Relu's zeros make
+            // ties, which must resolve as maxPoolForward's (the first maximum wins).
+            for (const shared of [true, false]) {
+              const argOut = shared ? be.allocInt32(pooled.length) : new Int32Array(pooled.length);
+              argOut.fill(-7);
+              const fusedA = new Float32Array(pooled.length).fill(NaN);
+              be.conv2dForward(fusedA, x, wt, b, info, relu, pool, argOut);
+              const badY = fusedA.findIndex((v, i) => !Object.is(v, pooled[i]));
+              assert.equal(badY, -1, `${label} relu=${relu} argmax shared=${shared}: y[${badY}]`);
+              const badA = argOut.findIndex((v, i) => v !== arg[i]);
+              assert.equal(
+                badA,
+                -1,
+                `${label} relu=${relu} shared=${shared}: argmax[${badA}] ${argOut[badA]} vs ${
+                  arg[badA]
+                }`,
+              );
+            }
           }
           const strided = conv2dInfo([n, info.outH, info.outW, outC], {
             kernelSize: [2, 2],
