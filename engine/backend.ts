@@ -69,8 +69,18 @@ export interface Backend {
     pool?: Conv2DInfo,
     argmax?: Int32Array,
   ): void;
-  /** dx = conv^T(dy, w) (overwrites). */
-  conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, info: Conv2DInfo): void;
+  /**
+   * dx = conv^T(dy, w) (overwrites). With `reluOf` (the layer's input, the output of a relu),
+   * dx is then set to 0 wherever `reluOf` is not > 0: the relu's backward, in the same store
+   * where the backend can (bitwise `activationBackward("relu", dx, dx, reluOf)`).
+   */
+  conv2dBackwardInput(
+    dx: Float32Array,
+    dy: Float32Array,
+    w: Float32Array,
+    info: Conv2DInfo,
+    reluOf?: Float32Array,
+  ): void;
   /** dw += corr(x, dy), db += sum(dy). */
   conv2dBackwardKernel(
     dw: Float32Array,
@@ -204,7 +214,10 @@ export const cpuBackend: Backend = {
       maxPoolForward(y, argmax ?? new Int32Array(pooled), out, pool);
     }
   },
-  conv2dBackwardInput,
+  conv2dBackwardInput: (dx, dy, w, info, reluOf) => {
+    conv2dBackwardInput(dx, dy, w, info);
+    if (reluOf !== undefined) activationBackward("relu", dx, dx, reluOf, dx.length, info.inC);
+  },
   conv2dBackwardKernel,
   denseForward: (y, x, w, b, batch, inDim, outDim, relu = false) => {
     denseForward(y, x, w, b, batch, inDim, outDim);

@@ -181,21 +181,34 @@ export class Conv2D extends Layer {
     return { shape: [info.batch, p.info.outH, p.info.outW, p.info.outC], data: p.y };
   }
 
+  /** True: dx can carry the backward of the relu that produced the input (in its store). */
+  override get foldsInputRelu(): boolean {
+    return true;
+  }
+
+  /** True with a relu activation: its backward can be folded into the next layer's dx. */
+  override get endsInRelu(): boolean {
+    return this.activation === "relu";
+  }
+
   /** Accumulates kernel/bias gradients and returns dx of shape (N, H, W, C), or null when skipped. */
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
     const { x, y, info } = ctx.tape!.get<Saved>(this);
     const [kernel, bias] = this.params;
-    // dz = dy * act'(z), z the pre-activation output (dy already is dz after a fused pooling)
+    // dz = dy * act'(z), z the pre-activation output (dy already is dz after a fused pooling,
+    // or when the next layer folded the relu's backward into its dx)
     let dz = dy.data;
-    if (!options.fromLogits && this.activation !== "linear" && y !== null) {
-      const size = y.length;
+    const pre = options.fromLogits || options.preActivation || y === null;
+    if (!pre && this.activation !== "linear") {
+      const size = y!.length;
       dz = this.#buffers.get(ctx.backend, "dz", size);
       ctx.backend.activationBackward(this.activation, dz, dy.data, y, size, info.outC);
     }
     ctx.backend.conv2dBackwardKernel(kernel!.grad, bias?.grad ?? null, dz, x.data, info);
     if (options.skipInputGradient) return null;
     const dx = this.#buffers.get(ctx.backend, "dx", x.data.length);
-    ctx.backend.conv2dBackwardInput(dx, dz, kernel!.value, info);
+    const reluOf = options.foldInputRelu ? x.data : undefined;
+    ctx.backend.conv2dBackwardInput(dx, dz, kernel!.value, info, reluOf);
     return { shape: x.shape, data: dx };
   }
 

@@ -122,13 +122,18 @@ export class Dense extends Layer {
   }
 
   /** Accumulates kernel/bias gradients and returns dx of shape (N, features), or null when skipped. */
+  /** True with a relu activation: its backward can be folded into the next layer's dx. */
+  override get endsInRelu(): boolean {
+    return this.activation === "relu";
+  }
+
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
     const { x, y } = ctx.tape!.get<Saved>(this);
     const [kernel, bias] = this.params;
     const batch = x.shape[0]!;
     const inDim = x.shape[1]!;
     let dz = dy.data;
-    if (!options.fromLogits && this.activation !== "linear") {
+    if (!options.fromLogits && !options.preActivation && this.activation !== "linear") {
       dz = this.#buffers.get(ctx.backend, "dz", y.length);
       ctx.backend.activationBackward(this.activation, dz, dy.data, y, y.length, this.units);
     }

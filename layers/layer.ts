@@ -48,6 +48,17 @@ export interface BackwardOptions {
   readonly fromLogits?: boolean;
   /** The caller does not need dL/dx (first layer of a model): skip computing it. */
   readonly skipInputGradient?: boolean;
+  /**
+   * This layer's input is the output of a relu (the previous layer's, whose `endsInRelu` is
+   * true): fold that relu's backward into dx, which is then the gradient with respect to the
+   * relu's input. Only asked of layers whose `foldsInputRelu` is true.
+   */
+  readonly foldInputRelu?: boolean;
+  /**
+   * `dy` is already the gradient with respect to this layer's pre-activation output (the next
+   * layer folded this layer's relu backward into its dx): skip the activation's backward.
+   */
+  readonly preActivation?: boolean;
 }
 
 /** What the forward and backward passes run with. */
@@ -149,6 +160,19 @@ export abstract class Layer {
       }
     }
     this.declaredInputShape = options.inputShape === undefined ? null : [...options.inputShape];
+  }
+
+  /** Whether `backward` honours `BackwardOptions.foldInputRelu` (false unless overridden). */
+  get foldsInputRelu(): boolean {
+    return false;
+  }
+
+  /**
+   * Whether this layer's output is a relu's, with `backward` honouring
+   * `BackwardOptions.preActivation` (false unless overridden).
+   */
+  get endsInRelu(): boolean {
+    return false;
   }
 
   /** Whether `build` has run. */

@@ -89,11 +89,19 @@ export function backward(model: Sequential): OperatorFunction<Step, Step> {
     model.zeroGradients();
     let dy = step.dy!;
     const layers = model.layers;
+    // A relu's backward is folded into the next layer's dx where that layer can (a Conv2D
+    // after a relu Conv2D: in the store of its input gradient), instead of a pass of its own.
+    let folded = false;
     for (let i = layers.length - 1; i >= 0; i--) {
-      const dx = layers[i]!.backward(dy, ctx, {
+      const layer = layers[i]!, prev = layers[i - 1];
+      const fold = prev !== undefined && layer.foldsInputRelu && prev.endsInRelu;
+      const dx = layer.backward(dy, ctx, {
         fromLogits: i === layers.length - 1 && step.fromLogits === true,
         skipInputGradient: i === 0,
+        foldInputRelu: fold,
+        preActivation: folded,
       });
+      folded = fold && dx !== null;
       if (dx !== null) dy = dx;
     }
     return step;

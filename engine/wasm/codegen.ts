@@ -1087,12 +1087,15 @@ function winoIn(): FuncBuilder {
  * (floor(outH/2) x floor(outW/2)): each whole tile stores the maximum of its four outputs, and,
  * when `arg` is non-zero, at `arg` (int32, laid out as the pooled y) the flat index of the chosen
  * output in the unpooled NHWC output, as `maxpool_fwd` writes it (for the training backward).
+ * Without `pool`, a non-zero `mask` points to floats laid out as y, and each output is stored
+ * only where its mask value is > 0, else 0: the backward of a relu whose output is the mask, in
+ * the store of an input gradient (bitwise `relu_bwd` after the transform).
  *
  * A^T = [1 1 1 0; 0 1 -1 -1].
  */
 function winoOut(): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(15).fill(I32));
-  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool, arg] = [
+  const f = new FuncBuilder(new Array<typeof I32>(16).fill(I32));
+  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool, arg, mask] = [
     0,
     1,
     2,
@@ -1108,6 +1111,7 @@ function winoOut(): FuncBuilder {
     12,
     13,
     14,
+    15,
   ];
   const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
   const n = f.local(I32), q = f.local(I32), yb = f.local(I32), rowB = f.local(I32);
@@ -1177,6 +1181,11 @@ function winoOut(): FuncBuilder {
     if (row === 1) f.get(rowB).add();
     if (col === 1) f.get(pixB).add();
     f.set(addr);
+    f.get(mask).if_();
+    // (a partial last vector reads past the mask's end into the allocation's slack)
+    f.get(out).get(mask).get(addr).add().get(y).sub().v128Load().v128Zero().f32x4Gt().v128And();
+    f.set(out);
+    f.end();
     store(out);
   };
   // Fused 2x2 max pooling: the tile is the window. The maxima are chosen as maxpool_fwd chooses

@@ -143,6 +143,7 @@ export interface KernelExports {
     relu: number,
     pool: number,
     arg: number,
+    mask: number,
   ): void;
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
@@ -366,6 +367,8 @@ export const W = {
   pool: 25,
   /** With `pool`: where the pooling's argmax goes (int32 per pooled output), or 0 for nowhere. */
   arg: 26,
+  /** Without `pool`: a relu's output laid out as y, masking y (its backward), or 0 for none. */
+  mask: 27,
 } as const;
 
 /**
@@ -695,6 +698,7 @@ function runWinograd(
       g(W.relu),
       g(W.pool),
       g(W.arg),
+      g(W.mask),
     );
   }
 }

@@ -613,7 +613,8 @@ class WasmBackendImpl implements WasmBackend {
    * over the 16 transform positions, `wino_gemm`, output transform). The 3x3 filter is `w` read
    * as `winogradFilter` says (`cStride`, `nStride`, `flip`); `bias` is added by the output
    * transform, which also applies relu and, with `pool`, writes the 2x2 max pooling of the output
-   * instead of the output (`wino_out`), and its argmax at byte `argPtr` unless that is 0.
+   * instead of the output (`wino_out`), and its argmax at byte `argPtr` unless that is 0; a
+   * non-zero `maskPtr` (a relu's output laid out as y) applies that relu's backward to y.
    */
   private runWinograd(
     kernel: string,
@@ -628,6 +629,7 @@ class WasmBackendImpl implements WasmBackend {
     relu = false,
     pool?: Conv2DInfo,
     argPtr = 0,
+    maskPtr = 0,
   ): void {
     const { C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4);
@@ -660,6 +662,7 @@ class WasmBackendImpl implements WasmBackend {
     t[W.relu] = relu ? 1 : 0;
     t[W.pool] = pool === undefined ? 0 : 1;
     t[W.arg] = argPtr;
+    t[W.mask] = maskPtr;
     this.privateScratch(t, W.scratch, W.scratchPer, 16 * T * (Cp + Np));
     const parallel = g.batch * g.outH * g.outW * N * 9 * C >= this.minMacs;
     t[A_CHUNKS] = Math.min(Math.ceil(tiles / T), this.chunks(parallel));
@@ -723,16 +726,29 @@ class WasmBackendImpl implements WasmBackend {
     t[perSlot] = per;
   }
 
-  conv2dBackwardInput(dx: Float32Array, dy: Float32Array, w: Float32Array, info: Conv2DInfo): void {
+  conv2dBackwardInput(
+    dx: Float32Array,
+    dy: Float32Array,
+    w: Float32Array,
+    info: Conv2DInfo,
+    reluOf?: Float32Array,
+  ): void {
     const { batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW } = info;
     const { padTop, padLeft } = info;
     const dxSize = batch * inH * inW * inC;
     if (dxSize === 0) return;
     if (padTop > kH - 1 || padLeft > kW - 1 || outH * outW * outC === 0) {
       // Not a Keras shape (or nothing flows back): the reference kernel handles it exactly.
-      cpuBackend.conv2dBackwardInput(dx, dy, w, info);
+      cpuBackend.conv2dBackwardInput(dx, dy, w, info, reluOf);
       return;
     }
+    // The relu's backward: in the Winograd output transform's store where it can, else a pass.
+    let maskPtr = reluOf !== undefined && this.heap.owns(reluOf) ? reluOf.byteOffset : 0;
+    const maskAfter = () => {
+      if (reluOf !== undefined && maskPtr === 0) {
+        this.activationBackward("relu", dx, dx, reluOf, dxSize, inC);
+      }
+    };
     const dyPtr = this.input(dy, batch * outH * outW * outC, "in0");
     const [dxPtr, publish] = this.output(dx, dxSize, "out");
     if (strideH === 1 && strideW === 1) {
@@ -754,14 +770,31 @@ class WasmBackendImpl implements WasmBackend {
       };
       if (this.winogradFits(g)) {
         // The flipped, transposed kernel: from dy channel c to dx channel n, w[8 - tap][n][c].
-        this.runWinograd("conv2dBackwardInput", g, dxPtr, dyPtr, null, w, 1, outC, true);
+        this.runWinograd(
+          "conv2dBackwardInput",
+          g,
+          dxPtr,
+          dyPtr,
+          null,
+          w,
+          1,
+          outC,
+          true,
+          false,
+          undefined,
+          0,
+          maskPtr,
+        );
       } else {
+        maskPtr = 0;
         const { wp, bp } = this.packBackwardInput(w, kH, kW, inC, outC);
         this.runPlan("conv2dBackwardInput", g, dxPtr, dyPtr, wp, bp);
       }
       publish();
+      maskAfter();
       return;
     }
+    maskPtr = 0;
     const { wp, bp } = this.packBackwardInput(w, kH, kW, inC, outC);
     // Strided: dy embedded with its stride as dilation, then a valid convolution per image.
     const Hp = inH + kH - 1, Wp = inW + kW - 1;
@@ -803,6 +836,7 @@ class WasmBackendImpl implements WasmBackend {
     t[A_CHUNKS] = this.chunks(true);
     this.pool.run("conv2dBackwardInput", t);
     publish();
+    maskAfter();
   }
 
   conv2dBackwardKernel(

@@ -1,7 +1,8 @@
 // A training step fuses a Conv2D and the 2x2 MaxPooling2D after it into one backend call
 // (`Conv2D.forwardPooled`: the pooled output and its argmax, the convolution's full output never
-// written), and the pooling's backward applies the convolution's relu backward. The weights
-// after a few steps must be bitwise those of the layers run one by one.
+// written), the pooling's backward applies the convolution's relu backward, and a Conv2D after a
+// relu Conv2D folds that relu's backward into its dx. The weights after a few steps must be
+// bitwise those of the layers run one by one.
 
 import assert from "node:assert/strict";
 import { from } from "rxjs";
@@ -53,17 +54,25 @@ function referenceStep(model: Sequential, batch: Batch): void {
   model.applyGradients();
 }
 
-/** `be` with its conv2dForward calls counted: those given a pooling and an argmax to fill. */
+/**
+ * `be` with calls counted: conv2dForward given a pooling and an argmax to fill, and
+ * conv2dBackwardInput given the relu output to fold the relu's backward into dx.
+ */
 function counting(be: Backend) {
-  const calls = { all: 0, pooledWithArgmax: 0 };
+  const calls = { pooledWithArgmax: 0, foldedRelu: 0 };
   const spied = new Proxy(be, {
     get(target, key) {
       const value = Reflect.get(target, key);
       if (key === "conv2dForward") {
         return (...args: Parameters<Backend["conv2dForward"]>) => {
-          calls.all++;
           if (args[6] !== undefined && args[7] !== undefined) calls.pooledWithArgmax++;
           return target.conv2dForward(...args);
+        };
+      }
+      if (key === "conv2dBackwardInput") {
+        return (...args: Parameters<Backend["conv2dBackwardInput"]>) => {
+          if (args[4] !== undefined) calls.foldedRelu++;
+          return target.conv2dBackwardInput(...args);
         };
       }
       return typeof value === "function" ? value.bind(target) : value;
@@ -74,7 +83,7 @@ function counting(be: Backend) {
 
 /** The lecture's CNN, or a model with a linear conv + pool (odd sizes), a relu one with a
  * channel tail and `same` padding, a direct (few-channel) one, and a pooling that cannot fuse. */
-function models(backend: Backend, seed: number): [Sequential, Batch[], number][] {
+function models(backend: Backend, seed: number): [Sequential, Batch[], number, number][] {
   const cnn = mnistCnn({ seed, backend });
   const other = new Sequential({ backend, seed });
   other.add(
@@ -86,12 +95,17 @@ function models(backend: Backend, seed: number): [Sequential, Batch[], number][]
   other.add(new Conv2D({ filters: 6, kernelSize: 2, activation: "relu", padding: "same" }));
   other.add(new MaxPooling2D({ poolSize: 2 }));
   other.add(new Conv2D({ filters: 5, kernelSize: 1, activation: "relu" }));
+  other.add(
+    new Conv2D({ filters: 3, kernelSize: 2, strides: 2, padding: "same", activation: "relu" }),
+  );
   other.add(new MaxPooling2D({ poolSize: 1 }));
   other.add(new Flatten());
   other.add(new Dense({ units: 4, activation: "softmax" }));
+  // conv + pool pairs that fuse, and convolutions after a relu convolution (the CNN's conv2 by
+  // Winograd and conv4 direct; a strided one)
   return [
-    [cnn, [batchOf(32, 28, 28, 1, 10, 1), batchOf(17, 28, 28, 1, 10, 2)], 2],
-    [other, [batchOf(9, 15, 13, 3, 4, 3), batchOf(4, 15, 13, 3, 4, 4)], 3],
+    [cnn, [batchOf(32, 28, 28, 1, 10, 1), batchOf(17, 28, 28, 1, 10, 2)], 2, 2],
+    [other, [batchOf(9, 15, 13, 3, 4, 3), batchOf(4, 15, 13, 3, 4, 4)], 3, 1],
   ];
 }
 
@@ -109,18 +123,19 @@ for (const [name, make] of backends) {
       try {
         const fusedModels = models(backend, 5), referenceModels = models(real, 5);
         for (let m = 0; m < fusedModels.length; m++) {
-          const [fused, batches, pairs] = fusedModels[m]!;
+          const [fused, batches, pairs, folds] = fusedModels[m]!;
           const [reference] = referenceModels[m]!;
           for (const model of [fused, reference]) {
             model.compile({ optimizer, loss: "categorical_crossentropy" });
             model.build();
           }
-          calls.all = calls.pooledWithArgmax = 0;
+          calls.pooledWithArgmax = calls.foldedRelu = 0;
           for (const b of batches) {
             from([b]).pipe(train(fused)).subscribe();
             referenceStep(reference, b);
           }
           assert.equal(calls.pooledWithArgmax, pairs * batches.length, "fused calls");
+          assert.equal(calls.foldedRelu, folds * batches.length, "folded relu backward");
           const a = fused.store.values, r = reference.store.values;
           assert.notDeepEqual(a.slice(0, 8), models(real, 5)[m]![0].store.values.slice(0, 8));
           const bad = a.findIndex((v, i) => !Object.is(v, r[i]));

@@ -339,6 +339,68 @@ Deno.test({
 
 Deno.test({
   name:
+    "conv2dBackwardInput with reluOf equals the input gradient then the relu's backward, bitwise",
+  ignore: !available,
+  fn: async () => {
+    // Winograd (valid, same, channel tails: the mask in the output transform's store), direct
+    // (few channels, 5x5), strided (embedded), and a one-channel input.
+    const cases: [number, number, number, number, number, [number, number], 1 | 2, Padding][] = [
+      [3, 26, 26, 32, 32, [3, 3], 1, "valid"],
+      [2, 12, 12, 32, 64, [3, 3], 1, "valid"],
+      [3, 11, 9, 17, 18, [3, 3], 1, "same"],
+      [2, 10, 10, 64, 64, [3, 3], 1, "valid"],
+      [2, 11, 10, 5, 7, [5, 5], 1, "same"],
+      [2, 9, 9, 6, 8, [3, 3], 2, "same"],
+      [2, 8, 8, 1, 4, [3, 3], 1, "valid"],
+    ];
+    const backends: Backend[] = [cpuBackend, await wasm(1, true), await wasm(2, true)];
+    try {
+      for (const be of backends) {
+        for (const [n, h, w, inC, outC, k, stride, padding] of cases) {
+          const info = conv2dInfo([n, h, w, inC], {
+            kernelSize: k,
+            strides: [stride, stride],
+            padding,
+            outChannels: outC,
+          });
+          const dy = rand(n * info.outH * info.outW * outC, 41);
+          const wt = rand(k[0] * k[1] * inC * outC, 42);
+          // the relu's output: zeros (about half), positives, and a -0 and a NaN
+          const relu = rand(n * h * w * inC, 43).map((v) => v < 0 ? 0 : v);
+          relu[1] = -0;
+          relu[2] = NaN;
+          const expected = new Float32Array(relu.length);
+          be.conv2dBackwardInput(expected, dy, wt, info);
+          cpuBackend.activationBackward("relu", expected, expected, relu, relu.length, inC);
+          for (const shared of [true, false]) {
+            const mask = shared ? be.alloc(relu.length) : new Float32Array(relu.length);
+            mask.set(relu);
+            const dx = shared ? be.alloc(relu.length) : new Float32Array(relu.length);
+            dx.fill(NaN);
+            be.conv2dBackwardInput(dx, dy, wt, info, mask);
+            const bad = dx.findIndex((v, i) => !Object.is(v, expected[i]));
+            const label = `${be.name} ${n}x${h}x${w}x${inC}->${outC} ${k} s${stride} ${padding}`;
+            assert.equal(
+              bad,
+              -1,
+              `${label} shared=${shared}: dx[${bad}] ${dx[bad]} vs ${expected[bad]}`,
+            );
+            assert.equal(
+              dx.filter((v) => v === 0).length > dx.length / 4,
+              true,
+              `${label}: the mask zeroed about half`,
+            );
+          }
+        }
+      }
+    } finally {
+      for (const be of backends) be.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name:
     "conv2dForward with a fused 2x2 max pooling (and its argmax) equals the convolution, relu, then maxPoolForward bitwise",
   ignore: !available,
   fn: async () => {
