@@ -23,7 +23,8 @@
  *   batched GEMM over the 16 transform positions (the `conv_dw` tiles); `wino_in`, `wino_dy` and
  *   `wino_dw` the kernel gradient by the same algorithm (its GEMM on the `conv_dw` tiles).
  * - `relu_fwd` / `relu_bwd`, `colsum` (bias gradient), `vsum` (accumulator reduction),
- *   `rmsprop` (the optimizer's update, in float64 as the TypeScript one).
+ *   `rmsprop` (the optimizer's update, in float64 as the TypeScript one), `pack` (weights into
+ *   the drivers' layouts).
  *
  * The register tile is a parameter. With relaxed SIMD the accumulators, the weight vectors and
  * one broadcast input fit V8's 15 usable xmm registers at 6x8; with a separate multiply and add
@@ -1675,6 +1676,46 @@ function relu(backward: boolean): FuncBuilder {
 }
 
 /**
+ * pack(dst, src, rows, nn, width, rowStep, colStride): the weight packing of the drivers (a
+ * copy, bit for bit). Row r of `width` floats at dst + r * width * 4 gets src[r * rowStep +
+ * j * colStride] for j < nn (floats from the byte pointer src), then zeros up to `width`. With
+ * colStride 1 the row is copied a vector at a time.
+ */
+function pack(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(7).fill(I32));
+  const [dst, src, rows, nn, width, rowStep, colStride] = [0, 1, 2, 3, 4, 5, 6];
+  const r = f.local(I32), j = f.local(I32), sp = f.local(I32), body = f.local(I32);
+  f.get(nn).i32(3).sub().set(body); // j < nn - 3: a whole vector left
+  f.i32(0).set(r);
+  f.block().loop(); // rows
+  f.get(r).get(rows).geS().brIf(1);
+  f.get(src).get(r).get(rowStep).mul().i32(2).shl().add().set(sp);
+  f.i32(0).set(j);
+  f.get(colStride).i32(1).eq().if_();
+  f.block().loop(); // whole vectors
+  f.get(j).get(body).geS().brIf(1);
+  f.get(dst).get(j).i32(2).shl().add().get(sp).get(j).i32(2).shl().add().v128Load().v128Store();
+  f.get(j).i32(4).add().set(j);
+  f.br(0).end().end();
+  f.end();
+  f.block().loop(); // the rest, one float at a time
+  f.get(j).get(nn).geS().brIf(1);
+  f.get(dst).get(j).i32(2).shl().add();
+  f.get(sp).get(j).get(colStride).mul().i32(2).shl().add().f32Load().f32Store();
+  f.get(j).i32(1).add().set(j);
+  f.br(0).end().end();
+  f.block().loop(); // zeros up to the row's width
+  f.get(j).get(width).geS().brIf(1);
+  f.get(dst).get(j).i32(2).shl().add().i32(0).i32Store();
+  f.get(j).i32(1).add().set(j);
+  f.br(0).end().end();
+  f.get(dst).get(width).i32(2).shl().add().set(dst);
+  f.get(r).i32(1).add().set(r);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
  * rmsprop(w, g, v, c, nvec): RMSprop without momentum over nvec vectors of 4 parameters, in
  * float64 as the TypeScript optimizer computes it, so the result is bitwise the same:
  * v' = rho v + ((1 - rho) g) g, then w' = w - (lr g) / (sqrt(v') + eps), each rounded once to
@@ -1734,7 +1775,7 @@ function rmsprop(): FuncBuilder {
 /**
  * Assembles the kernel module. Exports `conv_plan`, `conv_dw`, `conv_dw_taps`,
  * `conv_dw_direct`, `conv_c1`, `colsum`, `wino_in`, `wino_out`, `wino_dy`, `wino_dw`,
- * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd`, `vsum` and `rmsprop` (see the drivers' docs above
+ * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd`, `vsum`, `rmsprop` and `pack` (see the drivers' docs above
  * for their parameters); it imports `env.memory` (shared).
  */
 export function generateKernelModule(options: KernelModuleOptions): Uint8Array<ArrayBuffer> {
@@ -1776,6 +1817,7 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: maxPoolFwd(), exportName: "maxpool_fwd" });
   funcs.push({ body: maxPoolBwd(), exportName: "maxpool_bwd" });
   funcs.push({ body: rmsprop(), exportName: "rmsprop" });
+  funcs.push({ body: pack(), exportName: "pack" });
   return assembleModule(
     { initialPages: options.initialPages, maximumPages: options.maximumPages, shared: true },
     funcs,

@@ -148,6 +148,15 @@ export interface KernelExports {
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
   rmsprop(w: number, g: number, v: number, c: number, nvec: number): void;
+  pack(
+    dst: number,
+    src: number,
+    rows: number,
+    nn: number,
+    width: number,
+    rowStep: number,
+    colStride: number,
+  ): void;
   maxpool_fwd(
     y: number,
     arg: number,

@@ -453,17 +453,14 @@ class WasmBackendImpl implements WasmBackend {
   private packForward(w: Float32Array, b: Float32Array | null, K: number, N: number) {
     const nVec = Math.ceil(N / 4), vecs = this.fwdTile.vecs;
     const wp = this.scratch.get("wp", K * nVec * 16);
-    const dst = this.heap.f32(wp, K * nVec * 4);
-    let off = 0;
+    const src = this.input(w, K * N, "w");
+    let off = wp;
     for (let cb = 0; cb < nVec; cb += vecs) {
       const width = Math.min(vecs, nVec - cb) * 4;
       const n0 = cb * 4, nn = Math.min(width, N - n0);
-      for (let k = 0; k < K; k++) {
-        const src = k * N + n0;
-        for (let j = 0; j < nn; j++) dst[off + j] = w[src + j]!;
-        for (let j = nn; j < width; j++) dst[off + j] = 0;
-        off += width;
-      }
+      // K rows: row k gets w[k * N + n0 ..][0 .. nn), then zeros
+      this.kernels.pack(off, src + n0 * 4, K, nn, width, N, 1);
+      off += K * width * 4;
     }
     return { wp, bp: this.packBias(b, N) };
   }
@@ -484,19 +481,16 @@ class WasmBackendImpl implements WasmBackend {
   private packBackwardInput(w: Float32Array, kH: number, kW: number, inC: number, outC: number) {
     const nVec = Math.ceil(inC / 4), vecs = this.fwdTile.vecs, taps = kH * kW;
     const wp = this.scratch.get("wp", taps * outC * nVec * 16);
-    const dst = this.heap.f32(wp, taps * outC * nVec * 4);
-    let off = 0;
+    const src = this.input(w, taps * inC * outC, "w");
+    let off = wp;
     for (let cb = 0; cb < nVec; cb += vecs) {
       const width = Math.min(vecs, nVec - cb) * 4;
       const n0 = cb * 4, nn = Math.min(width, inC - n0);
       for (let tap = 0; tap < taps; tap++) {
+        // outC rows: row co gets w[(taps - 1 - tap) * inC * outC + (n0 + j) * outC + co]
         const base = (taps - 1 - tap) * inC * outC + n0 * outC;
-        for (let co = 0; co < outC; co++) {
-          let src = base + co;
-          for (let j = 0; j < nn; j++, src += outC) dst[off + j] = w[src]!;
-          for (let j = nn; j < width; j++) dst[off + j] = 0;
-          off += width;
-        }
+        this.kernels.pack(off, src + base * 4, outC, nn, width, 1, outC);
+        off += outC * width * 4;
       }
     }
     return { wp, bp: this.packBias(null, inC) };
