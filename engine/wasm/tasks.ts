@@ -148,6 +148,19 @@ export interface KernelExports {
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
   rmsprop(w: number, g: number, v: number, c: number, nvec: number): void;
+  dense_dw(
+    dw: number,
+    x: number,
+    dy: number,
+    bounds: number,
+    nb: number,
+    K: number,
+    N: number,
+    k0: number,
+    k1: number,
+    xT: number,
+    batch: number,
+  ): void;
   pack(
     dst: number,
     src: number,
@@ -213,6 +226,11 @@ export const TASK_C1 = 8;
 export const TASK_WINO_DW = 9;
 /** RMSprop task kind: [kind, w, g, v, constants, nvec]; split by vectors. */
 export const TASK_RMSPROP = 10;
+/**
+ * A dense layer's kernel gradient (`dense_dw`): [kind, dw, x, dy, bounds, nb, K, N, xT, batch];
+ * split by pairs of rows of dw (K even).
+ */
+export const TASK_DENSE_DW = 11;
 /**
  * Test hook: participant `args[1]` throws (or, when `args[2] > 0`, stalls that many ms); in a
  * worker, `args[3]` may instead ask for an uncaught crash (`TEST_CRASH`) or a stop
@@ -595,6 +613,12 @@ export function runTask(
       const o = v0 * 16;
       if (a[1] === 1) k.relu_bwd(a[2]! + o, a[3]! + o, a[4]! + o, v1 - v0);
       else k.relu_fwd(a[2]! + o, a[3]! + o, v1 - v0);
+      return;
+    }
+    case TASK_DENSE_DW: {
+      const [r0, r1] = share(a[6]! >> 1, index, count);
+      if (r1 <= r0) return;
+      k.dense_dw(a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, 2 * r0, 2 * r1, a[8]!, a[9]!);
       return;
     }
     case TASK_RMSPROP: {

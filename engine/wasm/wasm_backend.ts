@@ -53,6 +53,7 @@ import {
   ARG_SLOTS,
   C1,
   D,
+  DW_CHUNK_PIXELS,
   dwAccFloats,
   dwMainFloats,
   dwOffsets,
@@ -64,9 +65,11 @@ import {
   MP,
   P,
   paddedImageFloats,
+  share,
   TASK_C1,
   TASK_CONV,
   TASK_CONV_EMBED,
+  TASK_DENSE_DW,
   TASK_DW,
   TASK_POOL_BWD,
   TASK_POOL_FWD,
@@ -105,6 +108,12 @@ export interface WasmBackendOptions {
    * differ from the direct convolution by rounding (relative ~1e-6).
    */
   winograd?: boolean;
+  /**
+   * Dense kernel gradients by `dense_dw` (split by rows of dw) where the shape allows: an even
+   * input size and a multiple of 8 units (default true). False keeps the `conv_dw` route, which
+   * gives bitwise the same numbers (the tests compare the two).
+   */
+  denseDw?: boolean;
   /**
    * Below this many multiply-adds a convolution or matrix product runs on the main thread alone:
    * a worker's share would take less time than handing it over (default 2^20; it was 2^22 while
@@ -366,6 +375,8 @@ class WasmBackendImpl implements WasmBackend {
   private readonly dwBlock: number;
   /** Whether 3x3 stride-1 convolutions take the Winograd path. */
   private readonly useWinograd: boolean;
+  /** Whether dense kernel gradients may take `dense_dw`. */
+  private readonly useDenseDw: boolean;
   private readonly minMacs: number;
   /** The same for kernel gradients (see `DW_PAR_MIN_MACS`). */
   private readonly dwMinMacs: number;
@@ -386,6 +397,7 @@ class WasmBackendImpl implements WasmBackend {
     this.minMacs = options.parallelMinMacs ?? PAR_MIN_MACS;
     this.dwMinMacs = options.parallelMinMacs ?? DW_PAR_MIN_MACS;
     this.useWinograd = options.winograd ?? true;
+    this.useDenseDw = options.denseDw ?? true;
     this.minElements = options.parallelMinElements ?? PAR_MIN_ELEMENTS;
     this.scratch = new Scratch(heap);
     this.dwBlock = dwTapBlock(dwTile);
@@ -418,6 +430,13 @@ class WasmBackendImpl implements WasmBackend {
   private output(a: Float32Array, n: number, slot: string): [number, () => void] {
     if (this.heap.owns(a)) return [a.byteOffset, () => {}];
     const at = this.scratch.get(slot, n * 4);
+    return [at, () => a.set(this.heap.f32(at, n))];
+  }
+
+  /** As `output`, for an array the kernel updates (`+=`): a staged copy starts as `a`. */
+  private inout(a: Float32Array, n: number, slot: string): [number, () => void] {
+    if (this.heap.owns(a)) return [a.byteOffset, () => {}];
+    const at = this.input(a, n, slot);
     return [at, () => a.set(this.heap.f32(at, n))];
   }
 
@@ -1100,6 +1119,10 @@ class WasmBackendImpl implements WasmBackend {
     outDim: number,
   ): void {
     if (batch * outDim === 0) return;
+    if (this.useDenseDw && outDim % 8 === 0 && inDim % 2 === 0) {
+      this.denseDw(dw, db, dy, x, batch, inDim, outDim);
+      return;
+    }
     const t = this.newTask(TASK_DW);
     t[D.dense] = 1;
     t[D.x] = this.input(x, batch * inDim, "in0");
@@ -1116,6 +1139,58 @@ class WasmBackendImpl implements WasmBackend {
     );
     this.runDw("denseBackwardKernel", t, inDim, outDim, batch * inDim * outDim, 0, batch);
     this.reduce(dw, db, t, inDim, outDim);
+  }
+
+  /**
+   * A dense layer's kernel gradient by `dense_dw` (K = inDim even, N = outDim a multiple of 8):
+   * bitwise the `conv_dw` route (the same chunks of the batch, each summed in pixel order, the
+   * chunks' sums added in chunk order, then to dw), but split among the participants by rows of
+   * dw instead of by pixels, so there are no per-chunk accumulators to zero, sum and transpose.
+   * The bias sums stay as that route computes them (`colsum` per chunk, `vsum` in chunk order).
+   */
+  private denseDw(
+    dw: Float32Array,
+    db: Float32Array | null,
+    dy: Float32Array,
+    x: Float32Array,
+    batch: number,
+    K: number,
+    N: number,
+  ): void {
+    const parallel = batch * K * N >= this.dwMinMacs;
+    const nb = this.dwChunks(parallel, batch);
+    const bounds = this.scratch.get("denseDwBounds", (nb + 1) * 4);
+    const b = new Int32Array(this.heap.memory.buffer, bounds, nb + 1);
+    for (let c = 0; c <= nb; c++) b[c] = share(batch, c, nb)[0];
+    const dyPtr = this.input(dy, batch * N, "in1");
+    const [dwPtr, publish] = this.inout(dw, K * N, "out");
+    const t = this.newTask(TASK_DENSE_DW);
+    t[1] = dwPtr;
+    t[2] = this.input(x, batch * K, "in0");
+    t[3] = dyPtr;
+    t[4] = bounds;
+    t[5] = nb;
+    t[6] = K;
+    t[7] = N;
+    t[8] = this.scratch.get("denseXT", K * batch * 4); // x transposed, rows split as dw's
+    t[9] = batch;
+    const pairs = K >> 1;
+    t[A_CHUNKS] = parallel ? Math.min(pairs, this.chunks(true)) : 1;
+    this.pool.run("denseBackwardKernel", t, parallel);
+    publish();
+    if (db === null) return;
+    const per = roundUp(N, 4) * 4, acc = this.scratch.get("denseDb", per * nb);
+    this.heap.f32(acc, (per / 4) * nb).fill(0);
+    for (let c = 0; c < nb; c++) {
+      const [p0, p1] = share(batch, c, nb);
+      for (let q = p0; q < p1; q += DW_CHUNK_PIXELS) {
+        const m = Math.min(DW_CHUNK_PIXELS, p1 - q);
+        this.kernels.colsum(acc + c * per, dyPtr + q * N * 4, m, N);
+      }
+    }
+    this.sumChunks(acc, per, nb, per / 4);
+    const first = this.heap.f32(acc, N);
+    for (let n = 0; n < N; n++) db[n]! += first[n]!;
   }
 
   maxPoolForward(y: Float32Array, argmax: Int32Array, x: Float32Array, info: Conv2DInfo): void {

@@ -337,6 +337,51 @@ Deno.test({
   },
 });
 
+for (const relaxed of [true, false]) {
+  Deno.test({
+    name: `dense kernel gradient by dense_dw is bitwise the conv_dw route (relaxed=${relaxed})`,
+    ignore: !available,
+    fn: async () => {
+      // [batch, inDim, outDim]: parallel (4 chunks of the batch on 2 participants, 6 on 3) and
+      // not, batches past a conv_dw chunk (256 pixels), a batch of 1; bias and no bias.
+      const cases: [number, number, number][] = [
+        [64, 1024, 64],
+        [32, 1024, 64],
+        [600, 96, 16],
+        [1, 10, 8],
+        [7, 2, 24],
+      ];
+      for (const workers of [1, 2, 3]) {
+        const opts = { workers, relaxed, parallelMinMacs: 1 << 14 };
+        const fast = await createWasmBackend(opts);
+        const route = await createWasmBackend({ ...opts, denseDw: false });
+        try {
+          for (const [batch, inDim, outDim] of cases) {
+            const x = rand(batch * inDim, 51), dy = rand(batch * outDim, 52);
+            for (const withBias of [true, false]) {
+              const start = rand(inDim * outDim, 53), startB = rand(outDim, 54);
+              const [dwA, dwB] = [start.slice(), start.slice()];
+              const [dbA, dbB] = withBias ? [startB.slice(), startB.slice()] : [null, null];
+              fast.denseBackwardKernel(dwA, dbA, dy, x, batch, inDim, outDim);
+              route.denseBackwardKernel(dwB, dbB, dy, x, batch, inDim, outDim);
+              const label = `x${workers} ${batch}x${inDim}->${outDim} bias=${withBias}`;
+              const bad = dwA.findIndex((v, i) => !Object.is(v, dwB[i]));
+              assert.equal(bad, -1, `${label}: dw[${bad}] ${dwA[bad]} vs ${dwB[bad]}`);
+              if (dbA !== null) {
+                assert.equal(dbA.findIndex((v, i) => !Object.is(v, dbB![i])), -1, `${label}: db`);
+              }
+              assert.ok(dwA.some((v, i) => v !== start[i]), `${label}: dw changed`);
+            }
+          }
+        } finally {
+          fast.dispose();
+          route.dispose();
+        }
+      }
+    },
+  });
+}
+
 Deno.test({
   name:
     "conv2dBackwardInput with reluOf equals the input gradient then the relu's backward, bitwise",
