@@ -201,6 +201,14 @@ export class FuncBuilder {
   v128Load32Splat(offset = 0): this {
     return this.simd(0x09).raw(ALIGN_F32, ...uleb(offset));
   }
+  /** Loads 8 bytes into lanes 0-1 (as 32-bit lanes), zeroing lanes 2-3. */
+  v128Load64Zero(offset = 0): this {
+    return this.simd(0x5d).raw(0, ...uleb(offset));
+  }
+  /** Stores 64-bit lane `lane` (0 or 1) of a vector: two f32 lanes, or one f64. */
+  v128Store64Lane(lane: number, offset = 0): this {
+    return this.simd(0x5b).raw(0, ...uleb(offset), lane);
+  }
   v128Store(offset = 0): this {
     return this.simd(0x0b).raw(0, ...uleb(offset));
   }

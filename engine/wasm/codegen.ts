@@ -1764,6 +1764,182 @@ function denseDw(relaxed: boolean): FuncBuilder {
   return f;
 }
 
+/** Bit pattern of the f64x2 vector (0.5, 0.5), as i32 lanes: dividing by 2 exactly. */
+const F64X2_HALF: [number, number, number, number] = [0, 0x3fe00000, 0, 0x3fe00000];
+
+/**
+ * Emits the f64x2 of the floats at byte addresses `a` and `b` (pushed by the callbacks): two
+ * splat loads, a shuffle, a promotion (exact). The Winograd filter transforms read each channel
+ * pair's values this way, so one kernel serves every stride of the filter's layout.
+ */
+function gatherPair(f: FuncBuilder, a: () => void, b: () => void): void {
+  a();
+  f.v128Load32Splat();
+  b();
+  f.v128Load32Splat().f32x4Shuffle([0, 4, 0, 4]).f64x2PromoteLowF32x4();
+}
+
+/**
+ * wino_filter(dst, w, C, N, cStride, nStride, flip, vecs, c0, c1, nEven): `winogradFilter`
+ * (winograd.ts) for the input channels [c0, c1) and the output channels [0, nEven) (nEven even),
+ * two output channels at a time in float64 lanes with its operations in its order, so bitwise
+ * its result: U = G g G^T of each 3x3 filter into the forward GEMM's packed (16C) x N layout, in
+ * column blocks of `vecs` vectors. (Participants split the input channels: their outputs are
+ * rows apart, where a split of the output channels had them write the same cache lines.)
+ */
+function winoFilter(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
+  const [dst, w, C, N, cStride, nStride, flip, vecs, c0, c1, nEven] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+  ];
+  const n = f.local(I32), c = f.local(I32), cb = f.local(I32), width = f.local(I32);
+  const col = f.local(I32), stepB = f.local(I32), b0 = f.local(I32), b1 = f.local(I32);
+  const at = f.local(I32), plane = f.local(I32), nVec = f.local(I32);
+  const tap = Array.from({ length: 9 }, () => f.local(I32));
+  const g = Array.from({ length: 9 }, () => f.local(V128));
+  const a = [f.local(V128), f.local(V128), f.local(V128)];
+  const half = f.local(V128);
+  f.i32x4Const(F64X2_HALF).set(half);
+  f.get(C).get(N).mul().i32(2).shl().set(plane);
+  f.get(N).i32(3).add().i32(2).shrU().set(nVec);
+  for (let t = 0; t < 9; t++) {
+    // byte offset of tap t: (flip ? 8 - t : t) planes
+    f.i32(8 - t).i32(t).get(flip).select().get(plane).mul().set(tap[t]!);
+  }
+  f.get(c0).set(c);
+  f.block().loop(); // input channels
+  f.get(c).get(c1).geS().brIf(1);
+  f.i32(0).set(n);
+  f.block().loop(); // output channel pairs
+  f.get(n).get(nEven).geS().brIf(1);
+  f.get(n).get(vecs).i32(2).shl().divU().get(vecs).mul().set(cb);
+  f.get(nVec).get(cb).sub().set(width);
+  f.get(vecs).get(width).get(width).get(vecs).gtS().select().i32(2).shl().set(width);
+  f.get(C).i32(4).shl().get(cb).mul().i32(2).shl().get(n).add().get(cb).i32(2).shl().sub()
+    .set(col);
+  f.get(C).get(width).mul().i32(2).shl().set(stepB);
+  f.get(w).get(c).get(cStride).mul().get(n).get(nStride).mul().add().i32(2).shl().add().set(b0);
+  f.get(b0).get(nStride).i32(2).shl().add().set(b1);
+  for (let t = 0; t < 9; t++) {
+    gatherPair(f, () => f.get(b0).get(tap[t]!).add(), () => f.get(b1).get(tap[t]!).add());
+    f.set(g[t]!);
+  }
+  f.get(dst).get(col).get(c).get(width).mul().add().i32(2).shl().add().set(at);
+  /** Row i of G g (a0, a1, a2) times G^T: positions 4i .. 4i + 3, `stepB` apart. */
+  const row = (i: number) => {
+    const store = (k: number, value: () => void) => {
+      f.get(at);
+      value();
+      f.f32x4DemoteF64x2Zero().v128Store64Lane(0);
+      if (i < 3 || k < 3) f.get(at).get(stepB).add().set(at);
+    };
+    store(0, () => f.get(a[0]!));
+    store(1, () => f.get(a[0]!).get(a[1]!).f64x2Add().get(a[2]!).f64x2Add().get(half).f64x2Mul());
+    store(2, () => f.get(a[0]!).get(a[1]!).f64x2Sub().get(a[2]!).f64x2Add().get(half).f64x2Mul());
+    store(3, () => f.get(a[2]!));
+  };
+  for (let j = 0; j < 3; j++) f.get(g[j]!).set(a[j]!);
+  row(0);
+  for (let j = 0; j < 3; j++) {
+    f.get(g[j]!).get(g[3 + j]!).f64x2Add().get(g[6 + j]!).f64x2Add().get(half).f64x2Mul();
+    f.set(a[j]!);
+  }
+  row(1);
+  for (let j = 0; j < 3; j++) {
+    f.get(g[j]!).get(g[3 + j]!).f64x2Sub().get(g[6 + j]!).f64x2Add().get(half).f64x2Mul();
+    f.set(a[j]!);
+  }
+  row(2);
+  for (let j = 0; j < 3; j++) f.get(g[6 + j]!).set(a[j]!);
+  row(3);
+  f.get(n).i32(2).add().set(n);
+  f.br(0).end().end();
+  f.get(c).i32(1).add().set(c);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * wino_filter_grad(dw, acc, C, N, Np, B, c0, c1, nEven): `winogradFilterGradient` (winograd.ts)
+ * for the input channels [c0, c1) and the output channels [0, nEven) (nEven even), two output
+ * channels at a time in float64 lanes with its operations in its order, so bitwise its result:
+ * dw += G^T dU G of each channel pair, dU read from the Winograd kernel-gradient accumulators
+ * (summed by `vsum` first: summing the chunks here, in the gathers, was 2-3x slower).
+ */
+function winoFilterGrad(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(9).fill(I32));
+  const [dw, acc, C, N, Np, B, c0, c1, nEven] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const n = f.local(I32), c = f.local(I32), posB = f.local(I32), cnB = f.local(I32);
+  const u0 = f.local(I32), u1 = f.local(I32), at = f.local(I32), nTB = f.local(I32);
+  const u = Array.from({ length: 16 }, () => f.local(V128));
+  const sj = [0, 1, 2, 3].map(() => f.local(V128));
+  const m = [0, 1, 2, 3].map(() => f.local(V128));
+  const half = f.local(V128);
+  f.i32x4Const(F64X2_HALF).set(half);
+  // nTB = ceil(ceil(C / 4) * 4 / B); pos = nTB * Np * B floats
+  f.get(C).i32(3).add().i32(-4).and().get(B).add().i32(1).sub().get(B).divU().set(nTB);
+  f.get(nTB).get(Np).mul().get(B).mul().i32(2).shl().set(posB);
+  f.get(C).get(N).mul().i32(2).shl().set(cnB);
+  f.get(c0).set(c);
+  f.block().loop(); // input channels
+  f.get(c).get(c1).geS().brIf(1);
+  f.i32(0).set(n);
+  f.block().loop(); // output channel pairs
+  f.get(n).get(nEven).geS().brIf(1);
+  // u = floor(c / B) * Np * B + c % B + n * B, in bytes from acc; n + 1 is B floats on
+  f.get(c).get(B).divU().get(Np).mul().get(B).mul(); // floor(c / B) * Np * B
+  f.get(c).get(B).divU().get(B).mul().get(c).sub().sub(); // + c % B
+  f.get(n).get(B).mul().add().i32(2).shl().get(acc).add().set(u0);
+  f.get(u0).get(B).i32(2).shl().add().set(u1);
+  for (let xi = 0; xi < 16; xi++) {
+    gatherPair(f, () => f.get(u0), () => f.get(u1));
+    f.set(u[xi]!);
+    if (xi < 15) {
+      f.get(u0).get(posB).add().set(u0);
+      f.get(u1).get(posB).add().set(u1);
+    }
+  }
+  for (let j = 0; j < 4; j++) {
+    f.get(u[4 + j]!).get(u[8 + j]!).f64x2Add().get(half).f64x2Mul().set(sj[j]!);
+  }
+  f.get(dw).get(c).get(N).mul().get(n).add().i32(2).shl().add().set(at);
+  /** dw[at + kw planes] += the kernel row from (m0..m3) (G^T dU's row times G). */
+  const gradRow = () => {
+    const add = (value: () => void) => {
+      f.get(at).get(at).v128Load64Zero().f64x2PromoteLowF32x4();
+      value();
+      f.f64x2Add().f32x4DemoteF64x2Zero().v128Store64Lane(0);
+      f.get(at).get(cnB).add().set(at);
+    };
+    add(() => f.get(m[0]!).get(m[1]!).get(m[2]!).f64x2Add().get(half).f64x2Mul().f64x2Add());
+    add(() => f.get(m[1]!).get(m[2]!).f64x2Sub().get(half).f64x2Mul());
+    add(() => f.get(m[1]!).get(m[2]!).f64x2Add().get(half).f64x2Mul().get(m[3]!).f64x2Add());
+  };
+  for (let j = 0; j < 4; j++) f.get(u[j]!).get(sj[j]!).f64x2Add().set(m[j]!);
+  gradRow();
+  for (let j = 0; j < 4; j++) {
+    f.get(u[4 + j]!).get(u[8 + j]!).f64x2Sub().get(half).f64x2Mul().set(m[j]!);
+  }
+  gradRow();
+  for (let j = 0; j < 4; j++) f.get(sj[j]!).get(u[12 + j]!).f64x2Add().set(m[j]!);
+  gradRow();
+  f.get(n).i32(2).add().set(n);
+  f.br(0).end().end();
+  f.get(c).i32(1).add().set(c);
+  f.br(0).end().end();
+  return f;
+}
+
 /**
  * pack(dst, src, rows, nn, width, rowStep, colStride): the weight packing of the drivers (a
  * copy, bit for bit). Row r of `width` floats at dst + r * width * 4 gets src[r * rowStep +
@@ -1864,7 +2040,8 @@ function rmsprop(): FuncBuilder {
 /**
  * Assembles the kernel module. Exports `conv_plan`, `conv_dw`, `conv_dw_taps`,
  * `conv_dw_direct`, `conv_c1`, `colsum`, `wino_in`, `wino_out`, `wino_dy`, `wino_dw`,
- * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd`, `vsum`, `rmsprop`, `pack` and `dense_dw` (see the drivers' docs above
+ * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd`, `vsum`, `rmsprop`, `pack`, `dense_dw`,
+ * `wino_filter` and `wino_filter_grad` (see the drivers' docs above
  * for their parameters); it imports `env.memory` (shared).
  */
 export function generateKernelModule(options: KernelModuleOptions): Uint8Array<ArrayBuffer> {
@@ -1908,6 +2085,8 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: rmsprop(), exportName: "rmsprop" });
   funcs.push({ body: pack(), exportName: "pack" });
   funcs.push({ body: denseDw(relaxed), exportName: "dense_dw" });
+  funcs.push({ body: winoFilter(), exportName: "wino_filter" });
+  funcs.push({ body: winoFilterGrad(), exportName: "wino_filter_grad" });
   return assembleModule(
     { initialPages: options.initialPages, maximumPages: options.maximumPages, shared: true },
     funcs,

@@ -161,6 +161,30 @@ export interface KernelExports {
     xT: number,
     batch: number,
   ): void;
+  wino_filter(
+    dst: number,
+    w: number,
+    C: number,
+    N: number,
+    cStride: number,
+    nStride: number,
+    flip: number,
+    vecs: number,
+    c0: number,
+    c1: number,
+    nEven: number,
+  ): void;
+  wino_filter_grad(
+    dw: number,
+    acc: number,
+    C: number,
+    N: number,
+    Np: number,
+    B: number,
+    c0: number,
+    c1: number,
+    nEven: number,
+  ): void;
   pack(
     dst: number,
     src: number,
@@ -231,6 +255,12 @@ export const TASK_RMSPROP = 10;
  * split by pairs of rows of dw (K even).
  */
 export const TASK_DENSE_DW = 11;
+/**
+ * The Winograd filter transforms, split by input channels: [kind, 0, dst, w, C, N, cStride,
+ * nStride, flip, vecs] (`wino_filter`) or [kind, 1, dw, acc, C, N, Np, B] (`wino_filter_grad`);
+ * N's last channel when odd is left to the caller.
+ */
+export const TASK_WINO_FILTER = 12;
 /**
  * Test hook: participant `args[1]` throws (or, when `args[2] > 0`, stalls that many ms); in a
  * worker, `args[3]` may instead ask for an uncaught crash (`TEST_CRASH`) or a stop
@@ -619,6 +649,16 @@ export function runTask(
       const [r0, r1] = share(a[6]! >> 1, index, count);
       if (r1 <= r0) return;
       k.dense_dw(a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, 2 * r0, 2 * r1, a[8]!, a[9]!);
+      return;
+    }
+    case TASK_WINO_FILTER: {
+      const [c0, c1] = share(a[4]!, index, count), nEven = a[5]! & ~1;
+      if (c1 <= c0) return;
+      if (a[1] === 0) {
+        k.wino_filter(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, c0, c1, nEven);
+      } else {
+        k.wino_filter_grad(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, c0, c1, nEven);
+      }
       return;
     }
     case TASK_RMSPROP: {

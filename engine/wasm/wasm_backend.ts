@@ -78,6 +78,7 @@ import {
   TASK_TEST_FAIL,
   TASK_WINO,
   TASK_WINO_DW,
+  TASK_WINO_FILTER,
   TEST_CLOSE,
   TEST_CRASH,
   W,
@@ -267,6 +268,8 @@ const WINO_DW_BLOCK_BYTES = 256 * 1024;
  * reproduce bitwise. Every other kernel gradient of the seed CNN is above it anyway.
  */
 const DW_PAR_MIN_MACS = 1 << 22;
+/** Channel pairs (C x N) from which the Winograd filter transforms split across participants. */
+const WINO_FILTER_PAR_MIN_PAIRS = 2048;
 /** Default of {@linkcode WasmBackendOptions.parallelMinMacs}. */
 const PAR_MIN_MACS = 1 << 20;
 /** Default of {@linkcode WasmBackendOptions.parallelMinElements}. */
@@ -646,18 +649,24 @@ class WasmBackendImpl implements WasmBackend {
   ): void {
     const { C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4);
-    // The transformed filter, packed as packForward would pack a (16C) x N matrix.
+    // The transformed filter, packed as packForward would pack a (16C) x N matrix: pairs of
+    // output channels in WebAssembly, the last one when N is odd and the zero columns past N
+    // in TypeScript (bitwise the same arithmetic).
     const wp = this.scratch.get("wp", 16 * C * Np * 4);
-    winogradFilter(
-      this.heap.f32(wp, 16 * C * Np),
-      C,
-      N,
-      w,
-      cStride,
-      nStride,
-      flip,
-      this.fwdTile.vecs,
-    );
+    const vecs = this.fwdTile.vecs, even = N & ~1;
+    if (even > 0) {
+      const ft = this.newTask(TASK_WINO_FILTER);
+      ft[2] = wp;
+      ft[3] = this.input(w, 9 * C * N, "w");
+      ft[4] = C;
+      ft[5] = N;
+      ft[6] = cStride;
+      ft[7] = nStride;
+      ft[8] = flip ? 1 : 0;
+      ft[9] = vecs;
+      this.runFilterTask(ft, C, N);
+    }
+    winogradFilter(this.heap.f32(wp, 16 * C * Np), C, N, w, cStride, nStride, flip, vecs, even);
     const bp = this.packBias(bias, N);
     const bz = this.zeros(Math.max(Cp, Np));
     const tH = Math.ceil(g.outH / 2), tW = Math.ceil(g.outW / 2), tiles = g.batch * tH * tW;
@@ -718,6 +727,13 @@ class WasmBackendImpl implements WasmBackend {
     const parallel = batch * outH * outW * outC * 9 >= this.minMacs;
     t[A_CHUNKS] = Math.min(batch * outH, this.chunks(parallel));
     this.pool.run("conv2dForward", t, parallel);
+  }
+
+  /** Runs a `TASK_WINO_FILTER` over C input channels (the chunks' unit) x N output channels. */
+  private runFilterTask(t: Int32Array, C: number, N: number): void {
+    const parallel = C * N >= WINO_FILTER_PAR_MIN_PAIRS;
+    t[A_CHUNKS] = Math.min(C, this.chunks(parallel));
+    this.pool.run(t[1] === 0 ? "winogradFilter" : "winogradFilterGradient", t, parallel);
   }
 
   /** Byte pointer of `n` zero floats in shared memory (the Winograd kernels' zero taps). */
@@ -947,7 +963,22 @@ class WasmBackendImpl implements WasmBackend {
     const base = t[WD.scratch]!;
     this.sumChunks(base, per, chunks, main + Np);
     const acc = this.heap.f32(base, main + Np);
-    winogradFilterGradient(dw, acc, C, N, Np, B);
+    // dw += G^T dU G: pairs of output channels in WebAssembly, the last one when N is odd here.
+    const even = N & ~1;
+    if (even > 0) {
+      const [dwPtr, publish] = this.inout(dw, 9 * C * N, "out");
+      const ft = this.newTask(TASK_WINO_FILTER);
+      ft[1] = 1;
+      ft[2] = dwPtr;
+      ft[3] = base;
+      ft[4] = C;
+      ft[5] = N;
+      ft[6] = Np;
+      ft[7] = B;
+      this.runFilterTask(ft, C, N);
+      publish();
+    }
+    winogradFilterGradient(dw, acc, C, N, Np, B, even);
     if (db !== null) { for (let n = 0; n < N; n++) db[n]! += acc[main + n]!; }
   }
 

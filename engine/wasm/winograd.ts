@@ -14,7 +14,9 @@
  * vectors, each block K = 16C rows of its width (the last block may be narrower), columns past
  * N zero. Tap t = kh*3 + kw of the filter from channel c to channel n is read at
  * `w[t' * C * N + c * cStride + n * nStride]`, with t' = 8 - t when `flip` (the input gradient's
- * flipped kernel) and t otherwise. Computed in float64, rounded once.
+ * flipped kernel) and t otherwise. Computed in float64, rounded once. Only the output channels
+ * (columns) in [n0, n1) are written; the wasm backend runs the even part of the range in
+ * WebAssembly (`wino_filter`, bitwise this function) and the rest here.
  *
  * G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
  *
@@ -40,6 +42,8 @@ export function winogradFilter(
   nStride: number,
   flip: boolean,
   vecs: number,
+  n0 = 0,
+  n1 = Math.ceil(N / 4) * 4,
 ): void {
   const K = 16 * C, plane = C * N, nVec = Math.ceil(N / 4);
   const tap = (t: number) => (flip ? 8 - t : t) * plane;
@@ -54,7 +58,7 @@ export function winogradFilter(
     number,
     number,
   ];
-  for (let n = 0; n < nVec * 4; n++) {
+  for (let n = n0; n < n1; n++) {
     const cb = Math.floor(n / (4 * vecs)) * vecs, width = Math.min(vecs, nVec - cb) * 4;
     const col = K * cb * 4 + (n - cb * 4);
     if (n >= N) {
@@ -103,7 +107,8 @@ function row(dst: Float32Array, at: number, step: number, a0: number, a1: number
  * pair (the transpose of `winogradFilter`'s U = G g G^T). dU[xi][c][n] is read from the
  * accumulators of the Winograd kernel-gradient task, `acc[((xi * ceil(Cp/B) + floor(c/B)) * Np
  * + n) * B + c % B]` (Cp = C rounded up to 4); dw is the layer's [3][3][C][N]. Computed in
- * float64, rounded once per element.
+ * float64, rounded once per element. Only the output channels in [n0, n1) are updated (the wasm
+ * backend runs the even part in WebAssembly, `wino_filter_grad`, bitwise this function).
  *
  * @example
  * ```ts
@@ -124,11 +129,13 @@ export function winogradFilterGradient(
   N: number,
   Np: number,
   B: number,
+  n0 = 0,
+  n1 = N,
 ): void {
   const nTB = Math.ceil(Math.ceil(C / 4) * 4 / B), pos = nTB * Np * B, CN = C * N;
   for (let c = 0; c < C; c++) {
     const cOff = Math.floor(c / B) * Np * B + (c % B);
-    for (let n = 0; n < N; n++) {
+    for (let n = n0; n < n1; n++) {
       const u = cOff + n * B, at = c * N + n;
       // Row xi = 4i + k of dU at u + xi * pos; G^T dU's rows are u0 + (u1 + u2)/2, (u1 - u2)/2,
       // (u1 + u2)/2 + u3 of dU's rows u0..u3, each then times G into a kernel row of dw.
