@@ -123,8 +123,18 @@ export interface Backend {
 
   /** Max pooling: writes y (N, outH, outW, C) and each output's input index to `argmax`. */
   maxPoolForward(y: Float32Array, argmax: Int32Array, x: Float32Array, info: Conv2DInfo): void;
-  /** Max pooling backward: routes dy to the `argmax` inputs of dx (N, H, W, C). */
-  maxPoolBackward(dx: Float32Array, dy: Float32Array, argmax: Int32Array, info: Conv2DInfo): void;
+  /**
+   * Max pooling backward: routes dy to the `argmax` inputs of dx (N, H, W, C). With `reluOf`
+   * (the pooling's output, when its input is a relu's output), dy counts only where `reluOf` is
+   * > 0: that relu's backward, folded in (bitwise the relu's backward on dx afterwards).
+   */
+  maxPoolBackward(
+    dx: Float32Array,
+    dy: Float32Array,
+    argmax: Int32Array,
+    info: Conv2DInfo,
+    reluOf?: Float32Array,
+  ): void;
   /** Average pooling: writes y (N, outH, outW, C) from x (N, H, W, C). */
   avgPoolForward(y: Float32Array, x: Float32Array, info: Conv2DInfo): void;
   /** Average pooling backward: spreads dy evenly over each window into dx. */
@@ -226,7 +236,12 @@ export const cpuBackend: Backend = {
   denseBackwardInput,
   denseBackwardKernel,
   maxPoolForward,
-  maxPoolBackward,
+  maxPoolBackward: (dx, dy, argmax, info, reluOf) => {
+    if (reluOf === undefined) return maxPoolBackward(dx, dy, argmax, info);
+    const masked = new Float32Array(dy.length);
+    activationBackward("relu", masked, dy, reluOf, dy.length, info.inC);
+    maxPoolBackward(dx, masked, argmax, info);
+  },
   avgPoolForward,
   avgPoolBackward,
   activationForward,

@@ -84,15 +84,11 @@ export class MaxPooling2D extends Pooling2D {
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
     const { shape, argmax, info, reluOf } = ctx.tape!.get<Saved>(this);
     if (options.skipInputGradient) return null;
-    let d = dy.data;
-    if (reluOf !== null) {
-      // The fused convolution's relu backward, on the pooled values: bitwise the same as on its
-      // output after the scatter (the relu's output at an argmax is the pooled value).
-      d = this.#buffers.get(ctx.backend, "dyRelu", dy.data.length);
-      ctx.backend.activationBackward("relu", d, dy.data, reluOf, d.length, info.outC);
-    }
     const dx = this.#buffers.get(ctx.backend, "dx", shape.reduce((a, b) => a * b, 1));
-    ctx.backend.maxPoolBackward(dx, d, argmax, info);
+    // With the fused convolution's relu: its backward on the pooled values, in the same pass
+    // (bitwise the same as on its output after the scatter: the relu's output at an argmax is
+    // the pooled value).
+    ctx.backend.maxPoolBackward(dx, dy.data, argmax, info, reluOf ?? undefined);
     return { shape, data: dx };
   }
 }

@@ -235,6 +235,10 @@ export class FuncBuilder {
   i32x4ExtractLane(lane: number): this {
     return this.simd(0x1b).raw(lane);
   }
+  /** Lane-wise i32 equality: all ones where equal. */
+  i32x4Eq(): this {
+    return this.simd(0x37);
+  }
   i32x4Add(): this {
     return this.simd(0xae);
   }

@@ -1626,6 +1626,85 @@ function maxPoolFwd(): FuncBuilder {
 }
 
 /**
+ * maxpool_bwd2(dx, dy, arg, mask, n0, n1, inH, inW, C, outH, outW): the backward of a 2x2
+ * stride-2 `valid` max pooling for images [n0, n1), C a multiple of 4: every window's four
+ * inputs are written at once, dy at its argmax and 0 elsewhere (as 0 + dy, the generic kernel's
+ * zero fill then `+=`, so bitwise its result), and the row and column a window never covers
+ * (odd sizes) zeroed: dx is written once instead of filled and then scattered into. With `mask`
+ * non-zero (the pooling's output, the output of a relu), dy counts only where mask > 0: that
+ * relu's backward, folded in.
+ */
+function maxPoolBwd2(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
+  const [dx, dy, arg, mask, n0, n1, inH, inW, C, outH, outW] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const n = f.local(I32), oh = f.local(I32), ow = f.local(I32), g = f.local(I32);
+  const j = f.local(I32), base = f.local(I32), rowE = f.local(I32), h = f.local(I32);
+  const a = f.local(V128), d = f.local(V128), idx = f.local(V128), zero = f.local(V128);
+  const lanes = f.local(V128);
+  f.v128Zero().set(zero);
+  f.i32x4Const([0, 1, 2, 3]).set(lanes);
+  f.get(inW).get(C).mul().set(rowE);
+  f.get(n0).set(n);
+  f.block().loop(); // images
+  f.get(n).get(n1).geS().brIf(1);
+  f.i32(0).set(oh);
+  f.block().loop(); // window rows
+  f.get(oh).get(outH).geS().brIf(1);
+  f.i32(0).set(ow);
+  f.block().loop(); // windows
+  f.get(ow).get(outW).geS().brIf(1);
+  f.get(n).get(outH).mul().get(oh).add().get(outW).mul().get(ow).add().get(C).mul().set(j);
+  f.get(n).get(inH).mul().get(oh).i32(1).shl().add().get(inW).mul().get(ow).i32(1).shl().add()
+    .get(C).mul().set(base);
+  f.i32(0).set(g);
+  f.block().loop(); // channel vectors
+  f.get(g).get(C).geS().brIf(1);
+  f.get(arg).get(j).get(g).add().i32(2).shl().add().v128Load().set(a);
+  f.get(dy).get(j).get(g).add().i32(2).shl().add().v128Load().set(d);
+  f.get(mask).if_();
+  f.get(d).get(mask).get(j).get(g).add().i32(2).shl().add().v128Load().get(zero).f32x4Gt();
+  f.v128And().set(d);
+  f.end();
+  f.get(zero).get(d).f32x4Add().set(d);
+  f.get(base).get(g).add().i32x4Splat().get(lanes).i32x4Add().set(idx);
+  for (const [r, c] of [[0, 0], [0, 1], [1, 0], [1, 1]] as const) {
+    const off = () => {
+      f.i32(0);
+      if (r === 1) f.get(rowE).add();
+      if (c === 1) f.get(C).add();
+    };
+    f.get(dx).get(base).get(g).add();
+    off();
+    f.add().i32(2).shl().add(); // the address
+    f.get(d).get(zero).get(a).get(idx);
+    off();
+    f.i32x4Splat().i32x4Add().i32x4Eq().v128Bitselect().v128Store();
+  }
+  f.get(g).i32(4).add().set(g);
+  f.br(0).end().end();
+  f.get(ow).i32(1).add().set(ow);
+  f.br(0).end().end();
+  // an odd last column: never in a window
+  f.get(inW).get(outW).i32(1).shl().gtS().if_();
+  f.get(oh).i32(1).shl().set(h);
+  f.get(dx).get(n).get(inH).mul().get(h).add().get(inW).mul().get(outW).i32(1).shl().add()
+    .get(C).mul().i32(2).shl().add().i32(0).get(C).i32(2).shl().memoryFill();
+  f.get(dx).get(n).get(inH).mul().get(h).add().i32(1).add().get(inW).mul().get(outW).i32(1).shl()
+    .add().get(C).mul().i32(2).shl().add().i32(0).get(C).i32(2).shl().memoryFill();
+  f.end();
+  f.get(oh).i32(1).add().set(oh);
+  f.br(0).end().end();
+  // an odd last row: never in a window
+  f.get(inH).get(outH).i32(1).shl().gtS().if_();
+  f.get(dx).get(n).get(inH).mul().get(inH).add().i32(1).sub().get(inW).mul().get(C).mul().i32(2)
+    .shl().add().i32(0).get(rowE).i32(2).shl().memoryFill();
+  f.end();
+  f.get(n).i32(1).add().set(n);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
  * maxpool_bwd(dx, dy, arg, z0, z1, i0, i1): zeroes dx floats [z0, z1), then scatters
  * dx[arg[i]] += dy[i] for i in [i0, i1) in ascending order (the TypeScript kernel's order, so the
  * sums of overlapping windows are bitwise the same). A participant owns whole images: the indices
@@ -2040,7 +2119,8 @@ function rmsprop(): FuncBuilder {
 /**
  * Assembles the kernel module. Exports `conv_plan`, `conv_dw`, `conv_dw_taps`,
  * `conv_dw_direct`, `conv_c1`, `colsum`, `wino_in`, `wino_out`, `wino_dy`, `wino_dw`,
- * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd`, `vsum`, `rmsprop`, `pack`, `dense_dw`,
+ * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd`, `maxpool_bwd2`, `vsum`, `rmsprop`, `pack`,
+ * `dense_dw`,
  * `wino_filter` and `wino_filter_grad` (see the drivers' docs above
  * for their parameters); it imports `env.memory` (shared).
  */
@@ -2082,6 +2162,7 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: relu(true), exportName: "relu_bwd" });
   funcs.push({ body: maxPoolFwd(), exportName: "maxpool_fwd" });
   funcs.push({ body: maxPoolBwd(), exportName: "maxpool_bwd" });
+  funcs.push({ body: maxPoolBwd2(), exportName: "maxpool_bwd2" });
   funcs.push({ body: rmsprop(), exportName: "rmsprop" });
   funcs.push({ body: pack(), exportName: "pack" });
   funcs.push({ body: denseDw(relaxed), exportName: "dense_dw" });

@@ -212,6 +212,19 @@ export interface KernelExports {
     padT: number,
     padL: number,
   ): void;
+  maxpool_bwd2(
+    dx: number,
+    dy: number,
+    arg: number,
+    mask: number,
+    n0: number,
+    n1: number,
+    inH: number,
+    inW: number,
+    C: number,
+    outH: number,
+    outW: number,
+  ): void;
   maxpool_bwd(
     dx: number,
     dy: number,
@@ -261,6 +274,11 @@ export const TASK_DENSE_DW = 11;
  * N's last channel when odd is left to the caller.
  */
 export const TASK_WINO_FILTER = 12;
+/**
+ * The backward of a 2x2 stride-2 `valid` max pooling (`maxpool_bwd2`): [kind, dx, dy, arg, mask,
+ * batch, inH, inW, C, outH, outW]; split by images.
+ */
+export const TASK_POOL_BWD2 = 13;
 /**
  * Test hook: participant `args[1]` throws (or, when `args[2] > 0`, stalls that many ms); in a
  * worker, `args[3]` may instead ask for an uncaught crash (`TEST_CRASH`) or a stop
@@ -649,6 +667,12 @@ export function runTask(
       const [r0, r1] = share(a[6]! >> 1, index, count);
       if (r1 <= r0) return;
       k.dense_dw(a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, 2 * r0, 2 * r1, a[8]!, a[9]!);
+      return;
+    }
+    case TASK_POOL_BWD2: {
+      const [n0, n1] = share(a[5]!, index, count);
+      if (n1 <= n0) return;
+      k.maxpool_bwd2(a[1]!, a[2]!, a[3]!, a[4]!, n0, n1, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!);
       return;
     }
     case TASK_WINO_FILTER: {

@@ -72,6 +72,7 @@ import {
   TASK_DENSE_DW,
   TASK_DW,
   TASK_POOL_BWD,
+  TASK_POOL_BWD2,
   TASK_POOL_FWD,
   TASK_RELU,
   TASK_RMSPROP,
@@ -1253,11 +1254,46 @@ class WasmBackendImpl implements WasmBackend {
     this.pool.run("maxPoolForward", t, parallel);
   }
 
-  maxPoolBackward(dx: Float32Array, dy: Float32Array, argmax: Int32Array, info: Conv2DInfo): void {
+  maxPoolBackward(
+    dx: Float32Array,
+    dy: Float32Array,
+    argmax: Int32Array,
+    info: Conv2DInfo,
+    reluOf?: Float32Array,
+  ): void {
     const { batch, inH, inW, inC, outH, outW } = info;
-    if (!this.heap.owns(dx) || !this.heap.owns(dy) || !this.heap.owns(argmax) || batch === 0) {
-      cpuBackend.maxPoolBackward(dx, dy, argmax, info);
+    const shared = this.heap.owns(dx) && this.heap.owns(dy) && this.heap.owns(argmax) &&
+      (reluOf === undefined || this.heap.owns(reluOf));
+    if (!shared || batch === 0) {
+      cpuBackend.maxPoolBackward(dx, dy, argmax, info, reluOf);
       return;
+    }
+    const parallel = batch * inH * inW * inC >= this.minElements;
+    if (
+      info.kH === 2 && info.kW === 2 && info.strideH === 2 && info.strideW === 2 &&
+      info.padTop + info.padLeft + info.padBottom + info.padRight === 0 && inC % 4 === 0
+    ) {
+      // The usual 2x2 pooling: each window written once (no zero fill first), relu folded in.
+      const t = this.newTask(TASK_POOL_BWD2);
+      t[1] = dx.byteOffset;
+      t[2] = dy.byteOffset;
+      t[3] = argmax.byteOffset;
+      t[4] = reluOf?.byteOffset ?? 0;
+      t[5] = batch;
+      t[6] = inH;
+      t[7] = inW;
+      t[8] = inC;
+      t[9] = outH;
+      t[10] = outW;
+      t[A_CHUNKS] = Math.min(batch, this.chunks(parallel));
+      this.pool.run("maxPoolBackward", t, parallel);
+      return;
+    }
+    if (reluOf !== undefined) {
+      const n = batch * outH * outW * inC;
+      const masked = this.heap.f32(this.scratch.get("poolDy", n * 4), n);
+      this.activationBackward("relu", masked, dy, reluOf, n, inC);
+      dy = masked;
     }
     const t = this.newTask(TASK_POOL_BWD);
     t[MB.dx] = dx.byteOffset;
@@ -1266,7 +1302,6 @@ class WasmBackendImpl implements WasmBackend {
     t[MB.batch] = batch;
     t[MB.inImg] = inH * inW * inC;
     t[MB.outImg] = outH * outW * inC;
-    const parallel = batch * inH * inW * inC >= this.minElements;
     t[A_CHUNKS] = Math.min(batch, this.chunks(parallel));
     this.pool.run("maxPoolBackward", t, parallel);
   }

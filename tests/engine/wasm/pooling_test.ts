@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { conv2dInfo, type Padding } from "../../../engine/conv_info.ts";
+import { activationBackward } from "../../../engine/kernels/activations.ts";
 import { maxPoolBackward, maxPoolForward, maxPoolNaive } from "../../../engine/kernels/pooling.ts";
 import { simdSupported } from "../../../engine/wasm/codegen.ts";
 import { buildPlan, type PlanGeometry } from "../../../engine/wasm/plans.ts";
@@ -37,6 +38,11 @@ const POOL_CASES: PoolCase[] = [
   { n: 4, h: 24, w: 24, c: 32, pool: [2, 2], s: [2, 2], pad: "valid" },
   { n: 3, h: 8, w: 8, c: 64, pool: [2, 2], s: [2, 2], pad: "valid" },
   { n: 1, h: 1, w: 1, c: 7, pool: [2, 2], s: [2, 2], pad: "same" },
+  // 2x2 stride-2 valid with channels in vectors (its own backward kernel): odd sizes leave a row
+  // or a column that no window covers
+  { n: 3, h: 7, w: 9, c: 8, pool: [2, 2], s: [2, 2], pad: "valid" },
+  { n: 2, h: 6, w: 7, c: 4, pool: [2, 2], s: [2, 2], pad: "valid" },
+  { n: 1, h: 5, w: 4, c: 12, pool: [2, 2], s: [2, 2], pad: "valid" },
 ];
 
 /** Values on a coarse grid (so windows have ties), with a NaN and a -0 planted. */
@@ -102,6 +108,16 @@ for (const workers of [1, 2]) {
           maxPoolNaive(yNaive, dxNaive, dy, x, info);
           assert.deepEqual(bits(y), bits(yNaive), `${label}: y vs naive`);
           assert.deepEqual(bits(dx), bits(dxNaive), `${label}: dx vs naive`);
+          // With the relu's backward folded in (reluOf = the pooled output, negatives and zeros
+          // included): the relu backward on dy, then the scatter.
+          const masked = new Float32Array(ySize);
+          activationBackward("relu", masked, dy, y, ySize, c.c);
+          const dxRelu = new Float32Array(xSize);
+          maxPoolBackward(dxRelu, masked, argRef, info);
+          dx.fill(7);
+          be.maxPoolBackward(dx, dy, arg, info, y);
+          assert.deepEqual(bits(dx), bits(dxRelu), `${label}: dx with reluOf`);
+          assert.ok(dxRelu.some((v, i) => v !== dxRef[i]), `${label}: the relu masked something`);
         });
         // Arrays outside the shared memory take the TypeScript kernels: same results.
         const c = POOL_CASES[1]!;
