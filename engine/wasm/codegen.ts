@@ -18,10 +18,16 @@
  *   channel (the first layer), where packing 9 taps per pixel costs as much as the arithmetic.
  * - `conv_c1`: the forward of a valid 3x3 stride-1 one-channel convolution, the 9 tap weight
  * vectors in registers and groups of pixels broadcast (the first layer: 1.4 -> 0.96 ms).
- * - `maxpool_fwd` / `maxpool_bwd`: max pooling with argmax, and its scatter.
+ * - `dense_dw`: a dense layer's kernel gradient split by rows of dw, each chunk's sum and the
+ *   running sum of chunks in registers (bitwise the `conv_dw` route over the same chunks).
+ * - `maxpool_fwd` / `maxpool_bwd`: max pooling with argmax, and its scatter; `maxpool_bwd2` the
+ *   backward of a 2x2 stride-2 pooling writing each window once, a relu's backward folded in.
  * - `wino_in` / `wino_gemm` / `wino_out`: the Winograd F(2x2, 3x3) forward, transforms around a
- *   batched GEMM over the 16 transform positions (the `conv_dw` tiles); `wino_in`, `wino_dy` and
- *   `wino_dw` the kernel gradient by the same algorithm (its GEMM on the `conv_dw` tiles).
+ *   batched GEMM over the 16 transform positions (the `conv_dw` tiles); `wino_out` also pools
+ *   (with the argmax when training) or masks an input gradient by a relu's output; `wino_in`,
+ *   `wino_dy` and `wino_dw` the kernel gradient by the same algorithm (its GEMM on the `conv_dw`
+ *   tiles); `wino_filter` / `wino_filter_grad` the filter transforms (float64 lanes, bitwise the
+ *   TypeScript ones in `winograd.ts`).
  * - `relu_fwd` / `relu_bwd`, `colsum` (bias gradient), `vsum` (accumulator reduction),
  *   `rmsprop` (the optimizer's update, in float64 as the TypeScript one), `pack` (weights into
  *   the drivers' layouts).
