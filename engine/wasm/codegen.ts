@@ -1016,6 +1016,8 @@ function winoIn(): FuncBuilder {
   const tap: number[] = [];
   for (let k = 0; k < 16; k++) tap.push(f.local(I32));
   const d = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const r1 = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const r2 = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
   const cnt = f.local(I32), bo = f.local(I32), wrap = f.local(I32);
   f.get(inW).get(C).mul().i32(2).shl().set(rowB);
   f.get(C).i32(2).shl().set(pixB);
@@ -1049,31 +1051,36 @@ function winoIn(): FuncBuilder {
   f.block().loop(); // over channel vectors
   f.get(off).get(cv).geS().brIf(1);
   f.get(vout).get(off).add().get(bo).add().set(addr);
-  // Row by row of B^T d, each from two rows of the patch, then its column transform stored at
-  // positions xi = 4i + k: 4 live vectors (all 16 of B^T d at once spilled to the stack).
-  const rowsOf: [number, number, "add" | "sub"][] = [[0, 2, "sub"], [1, 2, "add"], [2, 1, "sub"], [
-    1,
-    3,
-    "sub",
-  ]];
+  // Row by row of B^T d (rows d0 - d2, d1 + d2, d2 - d1, d1 - d3 of the patch), then its column
+  // transform stored at positions xi = 4i + k. Each patch row is loaded once: rows 2 and 1 stay
+  // in registers (8 vectors) while rows 0 and 3 pass through d (loading both rows of every
+  // combination, 32 loads instead of 16, was the first version).
   const combine = (op: "add" | "sub") => (op === "add" ? f.f32x4Add() : f.f32x4Sub());
-  for (const [a, b, op] of rowsOf) {
-    for (let j = 0; j < 4; j++) {
-      f.get(tap[a * 4 + j]!).get(off).add().v128Load();
-      f.get(tap[b * 4 + j]!).get(off).add().v128Load();
-      combine(op).set(d[j]!);
-    }
-    const cols: [number, number, "add" | "sub"][] = [[0, 2, "sub"], [1, 2, "add"], [2, 1, "sub"], [
+  const load = (row: number, j: number) => f.get(tap[row * 4 + j]!).get(off).add().v128Load();
+  const cols = () => {
+    const pairs: [number, number, "add" | "sub"][] = [[0, 2, "sub"], [1, 2, "add"], [2, 1, "sub"], [
       1,
       3,
       "sub",
     ]];
-    for (const [c0, c1, cop] of cols) {
+    for (const [c0, c1, cop] of pairs) {
       f.get(addr).get(d[c0]!).get(d[c1]!);
       combine(cop).v128Store();
       f.get(addr).get(xiB).add().set(addr);
     }
+  };
+  for (let j = 0; j < 4; j++) load(2, j).set(r2[j]!);
+  for (let j = 0; j < 4; j++) load(0, j).get(r2[j]!).f32x4Sub().set(d[j]!); // d0 - d2
+  cols();
+  for (let j = 0; j < 4; j++) load(1, j).tee(r1[j]!).get(r2[j]!).f32x4Add().set(d[j]!); // d1 + d2
+  cols();
+  for (let j = 0; j < 4; j++) f.get(r2[j]!).get(r1[j]!).f32x4Sub().set(d[j]!); // d2 - d1
+  cols();
+  for (let j = 0; j < 4; j++) {
+    f.get(r1[j]!);
+    load(3, j).f32x4Sub().set(d[j]!); // d1 - d3
   }
+  cols();
   // The next channel vector; past a block of `blk` bytes, skip `blkExtra` (no division).
   f.get(off).i32(16).add().set(off);
   f.get(cnt).i32(16).add().tee(cnt).get(blk).geS().set(wrap);
