@@ -29,8 +29,8 @@
  *   tiles); `wino_filter` / `wino_filter_grad` the filter transforms (float64 lanes, bitwise the
  *   TypeScript ones in `winograd.ts`).
  * - `relu_fwd` / `relu_bwd`, `colsum` (bias gradient), `vsum` (accumulator reduction),
- *   `rmsprop` (the optimizer's update, in float64 as the TypeScript one), `pack` (weights into
- *   the drivers' layouts).
+ *   `rmsprop` (the optimizer's update, in float64 as the TypeScript one), `pack` and `pack_t`
+ *   (weights into the drivers' layouts).
  *
  * The register tile is a parameter. With relaxed SIMD the accumulators, the weight vectors and
  * one broadcast input fit V8's 15 usable xmm registers at 6x8; with a separate multiply and add
@@ -2073,6 +2073,56 @@ function pack(): FuncBuilder {
 }
 
 /**
+ * pack_t(dst, src, rows, nn, width, colStride): `pack` with rowStep 1 (the input gradient's
+ * transposed weights), `rows` and `nn` multiples of 4: 4x4 blocks transposed in registers (four
+ * vector loads, eight shuffles, four vector stores instead of 16 scalar loads and stores).
+ */
+function packTransposed(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(6).fill(I32));
+  const [dst, src, rows, nn, width, colStride] = [0, 1, 2, 3, 4, 5];
+  const r = f.local(I32), j = f.local(I32), a = f.local(I32), o = f.local(I32);
+  const csB = f.local(I32), wB = f.local(I32);
+  const v = [0, 1, 2, 3].map(() => f.local(V128));
+  const t = [0, 1, 2, 3].map(() => f.local(V128));
+  f.get(colStride).i32(2).shl().set(csB);
+  f.get(width).i32(2).shl().set(wB);
+  f.i32(0).set(r);
+  f.block().loop(); // rows, four at a time
+  f.get(r).get(rows).geS().brIf(1);
+  f.i32(0).set(j);
+  f.block().loop(); // columns, four at a time
+  f.get(j).get(nn).geS().brIf(1);
+  f.get(src).get(j).get(colStride).mul().get(r).add().i32(2).shl().add().set(a);
+  for (let i = 0; i < 4; i++) {
+    f.get(a).v128Load().set(v[i]!); // column j + i of rows r .. r + 3
+    if (i < 3) f.get(a).get(csB).add().set(a);
+  }
+  f.get(v[0]!).get(v[1]!).f32x4Shuffle([0, 4, 1, 5]).set(t[0]!);
+  f.get(v[0]!).get(v[1]!).f32x4Shuffle([2, 6, 3, 7]).set(t[1]!);
+  f.get(v[2]!).get(v[3]!).f32x4Shuffle([0, 4, 1, 5]).set(t[2]!);
+  f.get(v[2]!).get(v[3]!).f32x4Shuffle([2, 6, 3, 7]).set(t[3]!);
+  f.get(dst).get(r).get(width).mul().get(j).add().i32(2).shl().add().set(o);
+  for (let i = 0; i < 4; i++) {
+    const [x, y] = i < 2 ? [t[0]!, t[2]!] : [t[1]!, t[3]!];
+    const lanes: [number, number, number, number] = i % 2 === 0 ? [0, 1, 4, 5] : [2, 3, 6, 7];
+    f.get(o).get(x).get(y).f32x4Shuffle(lanes).v128Store(); // row r + i
+    if (i < 3) f.get(o).get(wB).add().set(o);
+  }
+  f.get(j).i32(4).add().set(j);
+  f.br(0).end().end();
+  // zeros past nn, up to the width, in the four rows
+  f.get(nn).get(width).ltS().if_();
+  for (let i = 0; i < 4; i++) {
+    f.get(dst).get(r).i32(i).add().get(width).mul().get(nn).add().i32(2).shl().add();
+    f.i32(0).get(width).get(nn).sub().i32(2).shl().memoryFill();
+  }
+  f.end();
+  f.get(r).i32(4).add().set(r);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
  * rmsprop(w, g, v, c, nvec): RMSprop without momentum over nvec vectors of 4 parameters, in
  * float64 as the TypeScript optimizer computes it, so the result is bitwise the same:
  * v' = rho v + ((1 - rho) g) g, then w' = w - (lr g) / (sqrt(v') + eps), each rounded once to
@@ -2178,6 +2228,7 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: maxPoolBwd2(), exportName: "maxpool_bwd2" });
   funcs.push({ body: rmsprop(), exportName: "rmsprop" });
   funcs.push({ body: pack(), exportName: "pack" });
+  funcs.push({ body: packTransposed(), exportName: "pack_t" });
   funcs.push({ body: denseDw(relaxed), exportName: "dense_dw" });
   funcs.push({ body: winoFilter(), exportName: "wino_filter" });
   funcs.push({ body: winoFilterGrad(), exportName: "wino_filter_grad" });

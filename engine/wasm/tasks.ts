@@ -185,6 +185,14 @@ export interface KernelExports {
     c1: number,
     nEven: number,
   ): void;
+  pack_t(
+    dst: number,
+    src: number,
+    rows: number,
+    nn: number,
+    width: number,
+    colStride: number,
+  ): void;
   pack(
     dst: number,
     src: number,
