@@ -121,12 +121,12 @@ export class Dense extends Layer {
     return { shape: [batch, this.units], data: y };
   }
 
-  /** Accumulates kernel/bias gradients and returns dx of shape (N, features), or null when skipped. */
   /** True with a relu activation: its backward can be folded into the next layer's dx. */
   override get endsInRelu(): boolean {
     return this.activation === "relu";
   }
 
+  /** Accumulates kernel/bias gradients and returns dx of shape (N, features), or null when skipped. */
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
     const { x, y } = ctx.tape!.get<Saved>(this);
     const [kernel, bias] = this.params;
