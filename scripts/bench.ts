@@ -5,7 +5,9 @@
  * Prints, as Markdown tables:
  *
  * 1. the WASM SIMD128 peak of one core, measured (a loop of independent multiply-adds);
- * 2. per layer and operation (forward, input gradient dx, kernel gradient dw; pooling and relu),
+ * 2. per layer and operation, as a training step calls them (forward, with the relu and a 2x2
+ *    pooling in the convolution's store; input gradient dx, carrying the relu backward of the
+ *    layer before; kernel gradient dw; the pooling's backward with the relu's),
  *    the kernel time at batch 64 on 1 and N participants: ms, GFLOP/s and share of the SIMD
  *    peak, and the N-worker speed-up;
  * 3. the full training step as `model.fit` runs it (forward, loss, backward, RMSprop over all
@@ -155,6 +157,8 @@ interface ConvLayer {
   readonly info: Conv2DInfo;
   readonly pool: Conv2DInfo | null;
   readonly first: boolean;
+  /** Its input is a relu convolution's output: its dx carries that relu's backward. */
+  readonly afterRelu: boolean;
 }
 interface DenseLayer {
   readonly kind: "dense";
@@ -172,6 +176,7 @@ function conv(
   outC: number,
   pool: boolean,
   first = false,
+  afterRelu = false,
 ): ConvLayer {
   const info = conv2dInfo([BATCH, ...shape], {
     kernelSize: [3, 3],
@@ -187,14 +192,14 @@ function conv(
       outChannels: outC,
     })
     : null;
-  return { kind: "conv", name, info, pool: p, first };
+  return { kind: "conv", name, info, pool: p, first, afterRelu };
 }
 
 const LAYERS: KernelLayer[] = [
   conv("conv1 28x28x1 -> 26x26x32", [28, 28, 1], 32, false, true),
-  conv("conv2 26x26x32 -> 24x24x32", [26, 26, 32], 32, true),
+  conv("conv2 26x26x32 -> 24x24x32", [26, 26, 32], 32, true, false, true),
   conv("conv3 12x12x32 -> 10x10x64", [12, 12, 32], 64, false),
-  conv("conv4 10x10x64 -> 8x8x64", [10, 10, 64], 64, true),
+  conv("conv4 10x10x64 -> 8x8x64", [10, 10, 64], 64, true, false, true),
   { kind: "dense", name: "dense1 1024 -> 64", inDim: 1024, outDim: 64, relu: true },
   { kind: "dense", name: "dense2 64 -> 10", inDim: 64, outDim: 10, relu: false },
 ];
@@ -309,29 +314,44 @@ function kernelTimes(bes: Backend[], counts: number[], reps: number): KernelRow[
       );
       return;
     }
-    const info = l.info;
-    // Every conv layer of the seed CNN is relu-activated: the model fuses the relu into the store.
-    add(
-      l.name,
-      "fwd + relu",
-      gflop,
-      each((be, m) => be.conv2dForward(m.y, m.x, m.w, m.b, info, true)),
-    );
+    const info = l.info, p = l.pool;
+    // The calls a training step makes. Every conv layer of the seed CNN is relu-activated, with
+    // the relu in the convolution's store; a 2x2 pooling after it is in the store too (with its
+    // argmax), and its backward carries the relu's backward; a relu convolution's backward is
+    // otherwise carried by the next convolution's dx (`reluOf` = that layer's input).
+    if (p === null) {
+      add(
+        l.name,
+        "fwd + relu",
+        gflop,
+        each((be, m) => be.conv2dForward(m.y, m.x, m.w, m.b, info, true)),
+      );
+    } else {
+      add(
+        l.name,
+        "fwd + relu + pool",
+        gflop,
+        each((be, m) => be.conv2dForward(m.py, m.x, m.w, m.b, info, true, p, m.arg)),
+      );
+    }
     if (!l.first) {
-      add(l.name, "dx", gflop, each((be, m) => be.conv2dBackwardInput(m.dx, m.dy, m.w, info)));
+      add(
+        l.name,
+        l.afterRelu ? "dx + input's relu bwd" : "dx",
+        gflop,
+        each((be, m) =>
+          be.conv2dBackwardInput(m.dx, m.dy, m.w, info, l.afterRelu ? m.x : undefined)
+        ),
+      );
     }
     add(l.name, "dw", gflop, each((be, m) => be.conv2dBackwardKernel(m.dw, m.db, m.dy, m.x, info)));
-    const size = ms[0]!.y.length;
-    add(
-      l.name,
-      "relu bwd",
-      0,
-      each((be, m) => be.activationBackward("relu", m.dy, m.dy, m.y, size, 1)),
-    );
-    if (l.pool !== null) {
-      const p = l.pool;
-      add(l.name, "maxpool fwd", 0, each((be, m) => be.maxPoolForward(m.py, m.arg, m.y, p)));
-      add(l.name, "maxpool bwd", 0, each((be, m) => be.maxPoolBackward(m.dx, m.pdy, m.arg, p)));
+    if (p !== null) {
+      add(
+        l.name,
+        "maxpool bwd + relu bwd",
+        0,
+        each((be, m) => be.maxPoolBackward(m.dx, m.pdy, m.arg, p, m.py)),
+      );
     }
   });
   return rows;
