@@ -173,6 +173,13 @@ export interface Backend {
     hyper: { learningRate: number; rho: number; epsilon: number },
   ): boolean;
 
+  /**
+   * Optional: whether `a` holds no NaN and no infinity (the training step's check of the
+   * gradients), where this backend has a faster way than a TypeScript loop; undefined where it
+   * cannot answer (e.g. an array outside its memory).
+   */
+  allFinite?(a: Float32Array): boolean | undefined;
+
   /** Releases workers and memory; the backend must not be used afterwards. */
   dispose(): void;
 }

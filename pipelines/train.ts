@@ -170,7 +170,9 @@ export function checkFinite(
   where: (i: number) => { epoch: number; step: number } = (i) => ({ epoch: 0, step: i + 1 }),
 ): OperatorFunction<Step, Step> {
   return map((step, i) => {
-    if (Number.isFinite(step.loss) && allFinite(model.store.grads)) return step;
+    const grads = model.store.grads;
+    const finite = model.backend.allFinite?.(grads) ?? allFinite(grads);
+    if (Number.isFinite(step.loss) && finite) return step;
     const { epoch, step: stepNo } = where(i);
     if (onNan === "skip") {
       model.nonFiniteSteps++;

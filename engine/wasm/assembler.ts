@@ -256,6 +256,13 @@ export class FuncBuilder {
   v128Andnot(): this {
     return this.simd(0x4f);
   }
+  f32x4Ne(): this {
+    return this.simd(0x42);
+  }
+  /** 1 if any bit of the vector is set, else 0 (an i32). */
+  v128AnyTrue(): this {
+    return this.simd(0x53);
+  }
   f32x4Lt(): this {
     return this.simd(0x43);
   }

@@ -29,8 +29,8 @@
  *   tiles); `wino_filter` / `wino_filter_grad` the filter transforms (float64 lanes, bitwise the
  *   TypeScript ones in `winograd.ts`).
  * - `relu_fwd` / `relu_bwd`, `colsum` (bias gradient), `vsum` (accumulator reduction),
- *   `rmsprop` (the optimizer's update, in float64 as the TypeScript one), `pack` and `pack_t`
- *   (weights into the drivers' layouts).
+ *   `rmsprop` (the optimizer's update, in float64 as the TypeScript one), `all_finite` (the
+ *   training step's NaN check), `pack` and `pack_t` (weights into the drivers' layouts).
  *
  * The register tile is a parameter. With relaxed SIMD the accumulators, the weight vectors and
  * one broadcast input fit V8's 15 usable xmm registers at 6x8; with a separate multiply and add
@@ -2123,6 +2123,35 @@ function packTransposed(): FuncBuilder {
 }
 
 /**
+ * all_finite(a, nvec) -> i32: 1 when the nvec vectors at `a` hold no NaN and no infinity. Sums
+ * v - v (0 for a finite v, NaN otherwise) into four accumulators, NaN staying NaN.
+ */
+function allFinite(): FuncBuilder {
+  const f = new FuncBuilder([I32, I32], [I32]);
+  const [a, nvec] = [0, 1];
+  const end = f.local(I32), body = f.local(I32);
+  const s = [0, 1, 2, 3].map(() => f.local(V128));
+  for (const v of s) f.v128Zero().set(v);
+  f.get(a).get(nvec).i32(4).shl().add().set(end);
+  f.get(end).i32(48).sub().set(body); // a < end - 48: four whole vectors left
+  f.block().loop();
+  f.get(a).get(body).geS().brIf(1);
+  for (let i = 0; i < 4; i++) {
+    f.get(s[i]!).get(a).v128Load(16 * i).get(a).v128Load(16 * i).f32x4Sub().f32x4Add().set(s[i]!);
+  }
+  f.get(a).i32(64).add().set(a);
+  f.br(0).end().end();
+  f.block().loop();
+  f.get(a).get(end).geS().brIf(1);
+  f.get(s[0]!).get(a).v128Load().get(a).v128Load().f32x4Sub().f32x4Add().set(s[0]!);
+  f.get(a).i32(16).add().set(a);
+  f.br(0).end().end();
+  f.get(s[0]!).get(s[1]!).f32x4Add().get(s[2]!).get(s[3]!).f32x4Add().f32x4Add().set(s[0]!);
+  f.get(s[0]!).get(s[0]!).f32x4Ne().v128AnyTrue().eqz();
+  return f;
+}
+
+/**
  * rmsprop(w, g, v, c, nvec): RMSprop without momentum over nvec vectors of 4 parameters, in
  * float64 as the TypeScript optimizer computes it, so the result is bitwise the same:
  * v' = rho v + ((1 - rho) g) g, then w' = w - (lr g) / (sqrt(v') + eps), each rounded once to
@@ -2227,6 +2256,7 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: maxPoolBwd(), exportName: "maxpool_bwd" });
   funcs.push({ body: maxPoolBwd2(), exportName: "maxpool_bwd2" });
   funcs.push({ body: rmsprop(), exportName: "rmsprop" });
+  funcs.push({ body: allFinite(), exportName: "all_finite" });
   funcs.push({ body: pack(), exportName: "pack" });
   funcs.push({ body: packTransposed(), exportName: "pack_t" });
   funcs.push({ body: denseDw(relaxed), exportName: "dense_dw" });

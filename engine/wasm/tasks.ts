@@ -148,6 +148,7 @@ export interface KernelExports {
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
   rmsprop(w: number, g: number, v: number, c: number, nvec: number): void;
+  all_finite(a: number, nvec: number): number;
   dense_dw(
     dw: number,
     x: number,

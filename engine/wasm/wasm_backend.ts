@@ -156,6 +156,8 @@ export interface WasmBackend extends Backend {
   whenReady(): Promise<void>;
   /** RMSprop in float64 SIMD on the participants (see `Backend.rmspropUpdate`). */
   rmspropUpdate: NonNullable<Backend["rmspropUpdate"]>;
+  /** The NaN and infinity check in SIMD (see `Backend.allFinite`). */
+  allFinite: NonNullable<Backend["allFinite"]>;
   /**
    * Test hook: makes participant `index` throw during a pool call (or stall `stallMs` ms); in a
    * worker, `mode` `crash` makes it die of an uncaught error and `close` makes it stop without a
@@ -1371,6 +1373,17 @@ class WasmBackendImpl implements WasmBackend {
       const tail = size - body, [dxT, dyT, yT] = [dx, dy, y].map((a) => a.subarray(body));
       cpuBackend.activationBackward(name, dxT!, dyT!, yT!, tail, tail);
     }
+  }
+
+  allFinite(a: Float32Array): boolean | undefined {
+    if (!this.heap.owns(a)) return undefined;
+    const body = a.length & ~3;
+    if (this.kernels.all_finite(a.byteOffset, body >> 2) === 0) return false;
+    for (let i = body; i < a.length; i++) {
+      const v = a[i]!;
+      if (v - v !== 0) return false; // NaN for NaN and +-Infinity
+    }
+    return true;
   }
 
   rmspropUpdate(

@@ -3,7 +3,7 @@
  * the TypeScript optimizer: bitwise the same values and velocity, on 1 and 2 participants, over
  * several ranges with odd lengths and gradients of every magnitude (zeros, subnormals, huge),
  * across a `setState` (which hands the optimizer a plain-array slot to move back into shared
- * memory), and through a model's training step.
+ * memory). Also the training step's NaN check (`allFinite`, the `all_finite` kernel).
  *
  * Run: deno test -A tests/engine/wasm/rmsprop_test.ts
  */
@@ -104,6 +104,37 @@ Deno.test({
       const vi = 0.9 * 0 + (1 - 0.9) * 1 * 1;
       assert.equal(v[8191], Math.fround(vi));
       assert.equal(ws[8191], Math.fround(1 - 0.1 * 1 / (Math.sqrt(vi) + 1e-7)));
+    } finally {
+      backend.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "wasm allFinite finds a NaN or an infinity anywhere, and declines arrays outside its memory",
+  ignore: !available,
+  async fn() {
+    const backend = await wasm(1);
+    try {
+      for (const n of [1, 3, 4, 17, 64, 1001]) {
+        const a = backend.alloc(n);
+        // finite extremes: -0, the largest float, a subnormal
+        a.set(values(n, n));
+        a[0] = -0;
+        if (n > 1) a[1] = 3.4028234663852886e38;
+        if (n > 2) a[n - 1] = 1e-45;
+        assert.equal(backend.allFinite(a), true, `n=${n} finite`);
+        for (const bad of [NaN, Infinity, -Infinity]) {
+          for (const at of new Set([0, Math.floor(n / 2), n - 1, n - 2].filter((i) => i >= 0))) {
+            const saved = a[at]!;
+            a[at] = bad;
+            assert.equal(backend.allFinite(a), false, `n=${n}: ${bad} at ${at}`);
+            a[at] = saved;
+          }
+        }
+      }
+      assert.equal(backend.allFinite(new Float32Array([1, NaN])), undefined);
     } finally {
       backend.dispose();
     }
