@@ -6,6 +6,8 @@
  * @module
  */
 
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+
 /** A command-line mistake: the scripts print it with the usage and exit with code 2. */
 export class UsageError extends Error {
   override name = "UsageError";
@@ -55,6 +57,41 @@ export function choiceFlag<T extends string>(
     throw new UsageError(`--${flag} must be one of ${choices.join(", ")}: received "${value}"`);
   }
   return value as T;
+}
+
+const HELP_FLAG = { help: { type: "boolean", short: "h" } } as const;
+
+/**
+ * `parseArgs` as the scripts call it: strict, with `--help` / `-h` added to `options`. Prints
+ * `usage` and returns null when `--help` is given; refuses a positional argument with a
+ * {@linkcode UsageError} naming it; else returns the flag values.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseFlags } from "./cli_flags.ts";
+ * const flags = parseFlags(["--reps", "3"], { reps: { type: "string" } }, "usage");
+ * assert.equal(flags?.reps, "3");
+ * assert.throws(() => parseFlags(["oops"], {}, "usage"), /unexpected argument "oops"/);
+ * ```
+ */
+export function parseFlags<const O extends ParseArgsOptionsConfig>(
+  args: string[],
+  options: O,
+  usage: string,
+) {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { ...options, ...HELP_FLAG },
+  });
+  if ((values as { help?: boolean }).help) {
+    console.log(usage);
+    return null;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return values;
 }
 
 /** Whether `e` is a command-line mistake: a {@linkcode UsageError} or a `parseArgs` error. */

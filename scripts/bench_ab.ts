@@ -10,9 +10,8 @@
 
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { from } from "rxjs";
-import { choiceFlag, intFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
+import { choiceFlag, intFlag, parseFlags, runCli, UsageError } from "../pipelines/cli_flags.ts";
 
 const USAGE =
   `Usage: deno task bench-ab --before DIR [--mode step|infer|numbers] [--reps N] [--workers 1,2]
@@ -126,23 +125,17 @@ function compare(a: Float32Array, b: Float32Array): string {
 }
 
 async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const values = parseFlags(
     args,
-    strict: true,
-    allowPositionals: true,
-    options: {
+    {
       before: { type: "string" },
       mode: { type: "string" },
       reps: { type: "string" },
       workers: { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    USAGE,
+  );
+  if (values === null) return 0;
   if (values.before === undefined) throw new UsageError("--before DIR is required");
   const mode = choiceFlag("mode", values.mode, ["step", "infer", "numbers"] as const, "step");
   const reps = intFlag("reps", values.reps, 30, 3);

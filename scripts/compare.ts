@@ -1,11 +1,10 @@
 // `deno task compare`: the lecture's Dense(512) network and the CNN trained with the same data,
 // epochs and seed, side by side. Thin: parses flags, then calls runMnistTraining twice.
 
-import { parseArgs } from "node:util";
 import type { Backend } from "../engine/backend.ts";
 import { groupThousands } from "../layers/summary.ts";
 import type { EpochLogs } from "../pipelines/callbacks.ts";
-import { intFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
+import { intFlag, parseFlags, runCli } from "../pipelines/cli_flags.ts";
 import { backendFlags, createBackend } from "../pipelines/cli_backend.ts";
 import { runMnistTraining } from "../pipelines/mnist_training.ts";
 
@@ -39,11 +38,9 @@ interface RunSummary {
 }
 
 async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const values = parseFlags(
     args,
-    strict: true,
-    allowPositionals: true,
-    options: {
+    {
       epochs: { type: "string" },
       limit: { type: "string" },
       "test-limit": { type: "string" },
@@ -52,14 +49,10 @@ async function main(args: string[]): Promise<number> {
       data: { type: "string" },
       backend: { type: "string" },
       workers: { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    USAGE,
+  );
+  if (values === null) return 0;
   const epochs = intFlag("epochs", values.epochs, 5);
   const seed = intFlag("seed", values.seed, 0, 0);
   const batchSize = intFlag("batch-size", values["batch-size"], 64);

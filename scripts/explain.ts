@@ -1,14 +1,13 @@
 // `deno task explain`: the convolution arithmetic of a model, layer by layer. Thin: parses flags,
 // then calls explainModel/formatExplanation (pipelines/explain.ts).
 
-import { parseArgs } from "node:util";
 import {
   explainModel,
   formatExplanation,
   modelFromSpec,
   strideWarnings,
 } from "../pipelines/explain.ts";
-import { runCli, UsageError } from "../pipelines/cli_flags.ts";
+import { parseFlags, runCli, UsageError } from "../pipelines/cli_flags.ts";
 import { ModelFormatError } from "../pipelines/load_model.ts";
 import { mnistCnn, mnistDense } from "../pipelines/models.ts";
 import type { Sequential } from "../pipelines/sequential.ts";
@@ -53,21 +52,15 @@ async function loadModelArg(model: string): Promise<{ model: Sequential; title: 
 }
 
 async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const values = parseFlags(
     args,
-    strict: true,
-    allowPositionals: true,
-    options: {
+    {
       model: { type: "string" },
       strict: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    USAGE,
+  );
+  if (values === null) return 0;
   const { model, title } = await loadModelArg(values.model ?? "cnn");
   const rows = explainModel(model);
   for (const line of formatExplanation(rows, { title: `${title} "${model.name}"` })) {

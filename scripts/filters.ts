@@ -3,9 +3,8 @@
 // parses flags, then calls pipelines/hand_filters.ts.
 
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { axisArithmetic } from "../pipelines/explain.ts";
-import { runCli, UsageError } from "../pipelines/cli_flags.ts";
+import { parseFlags, runCli, UsageError } from "../pipelines/cli_flags.ts";
 import {
   applyFilter,
   FILTER_SETTINGS,
@@ -71,22 +70,16 @@ function printPlusExample(): void {
 }
 
 async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const values = parseFlags(
     args,
-    strict: true,
-    allowPositionals: true,
-    options: {
+    {
       out: { type: "string" },
       index: { type: "string" },
       data: { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    USAGE,
+  );
+  if (values === null) return 0;
   const out = values.out ?? "out/filters";
   const indices = parseIndices(values.index);
 

@@ -3,9 +3,8 @@
 // stop taking requests, answer the ones in flight, then exit 0.
 
 import { backendFlags, createBackend } from "../pipelines/cli_backend.ts";
-import { parseArgs } from "node:util";
 import type { Backend } from "../engine/backend.ts";
-import { intFlag, numberFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
+import { intFlag, numberFlag, parseFlags, runCli, UsageError } from "../pipelines/cli_flags.ts";
 import { loadModel } from "../pipelines/load_model.ts";
 import {
   createPredictionServer,
@@ -40,11 +39,9 @@ Flags:
 `;
 
 async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const values = parseFlags(
     args,
-    strict: true,
-    allowPositionals: true,
-    options: {
+    {
       model: { type: "string" },
       port: { type: "string" },
       host: { type: "string" },
@@ -55,14 +52,10 @@ async function main(args: string[]): Promise<number> {
       "body-timeout-ms": { type: "string" },
       backend: { type: "string" },
       workers: { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    USAGE,
+  );
+  if (values === null) return 0;
   if (values.model === undefined) throw new UsageError("--model DIR is required");
   const port = intFlag("port", values.port, 8080, 0);
   if (port > 65535) throw new UsageError(`--port must be at most 65535: received "${port}"`);

@@ -2,10 +2,16 @@
 // calls runMnistTraining (pipelines/mnist_training.ts). Ctrl-C (or SIGTERM) finishes the current
 // step, writes a checkpoint and exits with code 130; a second Ctrl-C exits at once.
 
-import { parseArgs } from "node:util";
 import { KernelFaultError } from "../engine/backend.ts";
 import { CheckpointError, readCheckpoint } from "../pipelines/checkpoint.ts";
-import { choiceFlag, intFlag, numberFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
+import {
+  choiceFlag,
+  intFlag,
+  numberFlag,
+  parseFlags,
+  runCli,
+  UsageError,
+} from "../pipelines/cli_flags.ts";
 import { backendFlags, createBackend } from "../pipelines/cli_backend.ts";
 import { runMnistTraining } from "../pipelines/mnist_training.ts";
 import { confusionMatrix, writeConfusionMatrixPng } from "../pipelines/confusion_matrix.ts";
@@ -61,11 +67,9 @@ const RUN_FLAGS = {
 } as const;
 
 async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const values = parseFlags(
     args,
-    strict: true,
-    allowPositionals: true,
-    options: {
+    {
       epochs: { type: "string" },
       "batch-size": { type: "string" },
       optimizer: { type: "string" },
@@ -90,14 +94,10 @@ async function main(args: string[]): Promise<number> {
       backend: { type: "string" },
       workers: { type: "string" },
       verbose: { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    USAGE,
+  );
+  if (values === null) return 0;
 
   // a resumed run reuses the settings recorded in its checkpoint
   let resume;

@@ -4,11 +4,10 @@
 // and pipelines/confusion_matrix.ts.
 
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { type Backend, cpuBackend } from "../engine/backend.ts";
 import { createWasmBackend } from "../engine/wasm/wasm_backend.ts";
 import { writeVisualizations } from "../pipelines/activation_maps.ts";
-import { choiceFlag, intFlag, runCli, UsageError } from "../pipelines/cli_flags.ts";
+import { choiceFlag, intFlag, parseFlags, runCli, UsageError } from "../pipelines/cli_flags.ts";
 import {
   confusionMatrix,
   formatConfusionMatrix,
@@ -42,11 +41,9 @@ Flags:
 `;
 
 async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const values = parseFlags(
     args,
-    strict: true,
-    allowPositionals: true,
-    options: {
+    {
       model: { type: "string" },
       index: { type: "string" },
       out: { type: "string" },
@@ -54,14 +51,10 @@ async function main(args: string[]): Promise<number> {
       "test-limit": { type: "string" },
       data: { type: "string" },
       backend: { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    USAGE,
+  );
+  if (values === null) return 0;
   const modelDir = values.model ?? "models/mnist-cnn";
   const index = intFlag("index", values.index, 0, 0);
   const out = values.out ?? "out/visualize";
