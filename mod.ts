@@ -155,9 +155,7 @@ export type { Evaluation, ResumePoint, TrainingProgress } from "./pipelines/sequ
 export type { PredictionServer, PredictionServerOptions } from "./pipelines/server.ts";
 export type { ShuffleOptions } from "./pipelines/shuffle.ts";
 export type { MetricsRecord } from "./pipelines/svg_plot.ts";
-export { Counter } from "./pipelines/metrics_registry.ts";
-export { Gauge } from "./pipelines/metrics_registry.ts";
-export { Histogram } from "./pipelines/metrics_registry.ts";
+export { Counter, Gauge, Histogram } from "./pipelines/metrics_registry.ts";
 export { Pooling2D } from "./layers/pooling2d.ts";
 export type { Tile } from "./engine/wasm/codegen.ts";
 export type { Initializer } from "./layers/initializers.ts";

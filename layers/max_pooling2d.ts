@@ -16,7 +16,7 @@
  */
 
 import type { Conv2DInfo } from "../engine/conv_info.ts";
-import type { Shape, Tensor } from "../engine/tensor.ts";
+import { type Shape, sizeOf, type Tensor } from "../engine/tensor.ts";
 import { type BackwardOptions, BufferCache, type RunContext } from "./layer.ts";
 import { Pooling2D, type Pooling2DOptions } from "./pooling2d.ts";
 
@@ -84,7 +84,7 @@ export class MaxPooling2D extends Pooling2D {
   backward(dy: Tensor, ctx: RunContext, options: BackwardOptions = {}): Tensor | null {
     const { shape, argmax, info, reluOf } = ctx.tape!.get<Saved>(this);
     if (options.skipInputGradient) return null;
-    const dx = this.#buffers.get(ctx.backend, "dx", shape.reduce((a, b) => a * b, 1));
+    const dx = this.#buffers.get(ctx.backend, "dx", sizeOf(shape));
     // With the fused convolution's relu: its backward on the pooled values, in the same pass
     // (bitwise the same as on its output after the scatter: the relu's output at an argmax is
     // the pooled value).

@@ -2,7 +2,7 @@
 // gradient checker for layers. Private to the tests (the leading underscore, as Deno std).
 
 import assert from "node:assert/strict";
-import { cpuBackend } from "../engine/backend.ts";
+import { type Backend, cpuBackend } from "../engine/backend.ts";
 import { Random } from "../engine/random.ts";
 import { type Shape, sizeOf, type Tensor } from "../engine/tensor.ts";
 import { type Layer, type RunContext, Tape } from "../layers/layer.ts";
@@ -193,4 +193,21 @@ export function checkLayerGradients(
     assertAllClose(p.analytic, p.numeric, tol, `${layer.name} ${p.name} vs finite differences`);
   }
   return pairs;
+}
+
+/**
+ * `be` with `spy(method, args)` called before each call of one of its methods (tests count the
+ * fused calls a model makes this way).
+ */
+export function spyBackend(be: Backend, spy: (method: string, args: unknown[]) => void): Backend {
+  return new Proxy(be, {
+    get(target, key) {
+      const value = Reflect.get(target, key);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        spy(String(key), args);
+        return value.apply(target, args);
+      };
+    },
+  });
 }

@@ -76,6 +76,38 @@ export function defaultTiles(relaxed: boolean): { fwdTile: Tile; dwTile: Tile } 
     : { fwdTile: { rows: 3, vecs: 3 }, dwTile: { rows: 3, vecs: 3 } };
 }
 
+/**
+ * The indices 0, 1, 2, ... as a tuple, to name a function's parameters (locals 0 .. n-1) by
+ * destructuring: `const [dst, src, n] = PARAMS;`.
+ */
+const PARAMS = Array.from({ length: 24 }, (_, i) => i) as unknown as Indices;
+type Indices = readonly [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+];
+
 /** Emits acc = x * w + acc with the chosen multiply-add. */
 function madd(f: FuncBuilder, relaxed: boolean, acc: number, x: number, w: number): void {
   if (relaxed) f.get(x).get(w).get(acc).f32x4RelaxedMadd().set(acc);
@@ -181,19 +213,7 @@ function minDiff(f: FuncBuilder, dst: number, cap: number, a: number, b: number)
  */
 function fwdTile(r: number, c: number, relaxed: boolean, unroll: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [pp, yb, x, wp, bp, nlast, kH, rowBytes, L, wSkip, relu] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-  ];
+  const [pp, yb, x, wp, bp, nlast, kH, rowBytes, L, wSkip, relu] = PARAMS;
   const a: number[] = [];
   for (let i = 0; i < r; i++) a.push(f.local(I32));
   const ya = f.local(I32);
@@ -276,19 +296,7 @@ export const PLAN_CLASS_INTS = 8;
  */
 function planDriver(tile: Tile, firstTile: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [plan, y, x, wp, bp, N, K, rowBytes, part, parts, relu] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-  ];
+  const [plan, y, x, wp, bp, N, K, rowBytes, part, parts, relu] = PARAMS;
   const R = tile.rows, C = tile.vecs;
   const nVec = f.local(I32), nCls = f.local(I32), cls = f.local(I32), rec = f.local(I32);
   const count = f.local(I32), s1 = f.local(I32), list = f.local(I32);
@@ -382,7 +390,7 @@ function dwTile(
   overwrite = false,
 ): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(overwrite ? 6 : 5).fill(I32));
-  const [a0, aStride, wp, y, L, yStride] = [0, 1, 2, 3, 4, 5];
+  const [a0, aStride, wp, y, L, yStride] = PARAMS;
   const a: number[] = [];
   for (let i = 0; i < r; i++) a.push(f.local(I32));
   const acc: number[] = [];
@@ -440,7 +448,7 @@ function dwTile(
  */
 function winoGemm(tile: Tile, firstTile: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(9).fill(I32));
-  const [M, V, wp, nT, T, C, Cp, N, Np] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [M, V, wp, nT, T, C, Cp, N, Np] = PARAMS;
   const R = tile.rows, CV = tile.vecs;
   const nVec = f.local(I32), K = f.local(I32), p = f.local(I32), cb = f.local(I32);
   const cc = f.local(I32), wpb = f.local(I32), t = f.local(I32), rr = f.local(I32);
@@ -512,19 +520,7 @@ export function dwTapBlock(tile: Tile): number {
  */
 function dwDriver(tile: Tile, firstTile: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, work] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-  ];
+  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, work] = PARAMS;
   const R = tile.rows, C = tile.vecs, B = C * 4;
   const L = f.local(I32), K = f.local(I32), nTB = f.local(I32), tb = f.local(I32);
   const co = f.local(I32), rr = f.local(I32), p = f.local(I32), src = f.local(I32);
@@ -665,19 +661,7 @@ function dwDriver(tile: Tile, firstTile: number): FuncBuilder {
  */
 function dwTapsDriver(tile: Tile, firstTile: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, work] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-  ];
+  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes, work] = PARAMS;
   const R = tile.rows, C = tile.vecs, B = C * 4;
   const L = f.local(I32), K = f.local(I32), nCB = f.local(I32), cb = f.local(I32);
   const t = f.local(I32), rr = f.local(I32), p = f.local(I32), src = f.local(I32);
@@ -770,7 +754,7 @@ const DW_DIRECT_UNROLL = 4;
  */
 function dwDirectTileFn(kr: number, r: number, c: number, relaxed: boolean): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(8).fill(I32));
-  const [accp, x, dyp, lp, npix, dyStride, rowBytes, accRow] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [accp, x, dyp, lp, npix, dyStride, rowBytes, accRow] = PARAMS;
   const acc: number[] = [];
   for (let k = 0; k < kr * r * c; k++) acc.push(f.local(V128));
   const d: number[] = [];
@@ -835,7 +819,7 @@ function dwDirectTileFn(kr: number, r: number, c: number, relaxed: boolean): Fun
  */
 function dwDirectDriver(tile: Tile, relaxed: boolean, firstTile: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [acc, x, dy, lp, npix, outC, inC, kH, kW, rowBytes] = PARAMS;
   const C = tile.vecs, B = C * 4;
   const { kr: KR, r: R } = dwDirectTile(C, relaxed);
   const L = f.local(I32), K = f.local(I32), nCB = f.local(I32), cb = f.local(I32);
@@ -891,20 +875,7 @@ function c1Group(relaxed: boolean): number {
  */
 function convC1(relaxed: boolean): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(12).fill(I32));
-  const [y, x, wp, bp, r0, r1, outH, outW, inH, inW, N, relu] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-    11,
-  ];
+  const [y, x, wp, bp, r0, r1, outH, outW, inH, inW, N, relu] = PARAMS;
   const P = c1Group(relaxed);
   const w: number[] = [];
   for (let t = 0; t < 9; t++) w.push(f.local(V128));
@@ -989,24 +960,8 @@ function convC1(relaxed: boolean): FuncBuilder {
  */
 function winoIn(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(16).fill(I32));
-  const [V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes, blk, blkExtra] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-    11,
-    12,
-    13,
-    14,
-    15,
-  ];
+  const [V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes, blk, blkExtra] =
+    PARAMS;
   const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
   const n = f.local(I32), ih0 = f.local(I32), iw0 = f.local(I32), base = f.local(I32);
   const rowB = f.local(I32), pixB = f.local(I32), cv = f.local(I32), off = f.local(I32);
@@ -1109,24 +1064,7 @@ function winoIn(): FuncBuilder {
  */
 function winoOut(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(16).fill(I32));
-  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool, arg, mask] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-    11,
-    12,
-    13,
-    14,
-    15,
-  ];
+  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool, arg, mask] = PARAMS;
   const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
   const n = f.local(I32), q = f.local(I32), yb = f.local(I32), rowB = f.local(I32);
   const pixB = f.local(I32), nv = f.local(I32), nlast = f.local(I32), v = f.local(I32);
@@ -1268,20 +1206,7 @@ function winoOut(): FuncBuilder {
  */
 function winoDy(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(12).fill(I32));
-  const [dMT, dy, zp, t0, nT, T, outH, outW, N, Np, tH, tW] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-    11,
-  ];
+  const [dMT, dy, zp, t0, nT, T, outH, outW, N, Np, tH, tW] = PARAMS;
   const g = f.local(I32), t = f.local(I32), q = f.local(I32), n = f.local(I32);
   const th = f.local(I32), tw = f.local(I32), rowB = f.local(I32), pixB = f.local(I32);
   const nv = f.local(I32), v = f.local(I32), off = f.local(I32), laneB = f.local(I32);
@@ -1401,7 +1326,7 @@ function winoDy(): FuncBuilder {
  */
 function winoDw(tile: Tile, firstTile: number): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(7).fill(I32));
-  const [acc, V, dMT, nT, T, Cp, Np] = [0, 1, 2, 3, 4, 5, 6];
+  const [acc, V, dMT, nT, T, Cp, Np] = PARAMS;
   const R = tile.rows, B = tile.vecs * 4;
   const nTB = f.local(I32), p = f.local(I32), tb = f.local(I32), co = f.local(I32);
   const rr = f.local(I32), wp = f.local(I32), accRow = f.local(I32), aP = f.local(I32);
@@ -1449,7 +1374,7 @@ function winoDw(tile: Tile, firstTile: number): FuncBuilder {
  */
 function vsum(): FuncBuilder {
   const f = new FuncBuilder([I32, I32, I32]);
-  const [dst, src, nvec] = [0, 1, 2];
+  const [dst, src, nvec] = PARAMS;
   const end = f.local(I32);
   f.get(dst).get(nvec).i32(4).shl().add().set(end);
   f.loop();
@@ -1468,7 +1393,7 @@ function vsum(): FuncBuilder {
  */
 function colsum(): FuncBuilder {
   const f = new FuncBuilder([I32, I32, I32, I32]);
-  const [acc, dy, npix, outC] = [0, 1, 2, 3];
+  const [acc, dy, npix, outC] = PARAMS;
   const nVec = f.local(I32), j = f.local(I32), p = f.local(I32), pEnd = f.local(I32);
   const stride = f.local(I32), a = f.local(V128), q = f.local(I32), last = f.local(I32);
   const ev = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
@@ -1545,24 +1470,7 @@ const F32_NEG_INF = -8388608; // 0xff800000
  */
 function maxPoolFwd(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(16).fill(I32));
-  const [y, arg, x, p0, p1, inH, inW, C, outH, outW, kH, kW, sH, sW, padT, padL] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-    11,
-    12,
-    13,
-    14,
-    15,
-  ];
+  const [y, arg, x, p0, p1, inH, inW, C, outH, outW, kH, kW, sH, sW, padT, padL] = PARAMS;
   const p = f.local(I32), ow = f.local(I32), oh = f.local(I32), t = f.local(I32);
   const n = f.local(I32), h0 = f.local(I32), hs = f.local(I32), he = f.local(I32);
   const w0 = f.local(I32), ws = f.local(I32), we = f.local(I32), nG = f.local(I32);
@@ -1649,7 +1557,7 @@ function maxPoolFwd(): FuncBuilder {
  */
 function maxPoolBwd2(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [dx, dy, arg, mask, n0, n1, inH, inW, C, outH, outW] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [dx, dy, arg, mask, n0, n1, inH, inW, C, outH, outW] = PARAMS;
   const n = f.local(I32), oh = f.local(I32), ow = f.local(I32), g = f.local(I32);
   const j = f.local(I32), base = f.local(I32), rowE = f.local(I32), h = f.local(I32);
   const a = f.local(V128), d = f.local(V128), idx = f.local(V128), zero = f.local(V128);
@@ -1725,7 +1633,7 @@ function maxPoolBwd2(): FuncBuilder {
  */
 function maxPoolBwd(): FuncBuilder {
   const f = new FuncBuilder([I32, I32, I32, I32, I32, I32, I32]);
-  const [dx, dy, arg, z0, z1, i0, i1] = [0, 1, 2, 3, 4, 5, 6];
+  const [dx, dy, arg, z0, z1, i0, i1] = PARAMS;
   const pa = f.local(I32), pd = f.local(I32), end = f.local(I32), at = f.local(I32);
   f.get(dx).get(z0).i32(2).shl().add().i32(0).get(z1).get(z0).sub().i32(2).shl().memoryFill();
   f.get(arg).get(i0).i32(2).shl().add().set(pa);
@@ -1781,7 +1689,7 @@ function relu(backward: boolean): FuncBuilder {
  */
 function denseDw(relaxed: boolean): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [dw, x, dy, bounds, nb, K, N, k0, k1, xT, batch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [dw, x, dy, bounds, nb, K, N, k0, k1, xT, batch] = PARAMS;
   const k = f.local(I32), co = f.local(I32), c = f.local(I32), p = f.local(I32);
   const pEnd = f.local(I32), xp = f.local(I32), dp = f.local(I32), rowX = f.local(I32);
   const rowD = f.local(I32), at = f.local(I32), rowT = f.local(I32);
@@ -1881,19 +1789,7 @@ function gatherPair(f: FuncBuilder, a: () => void, b: () => void): void {
  */
 function winoFilter(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [dst, w, C, N, cStride, nStride, flip, vecs, c0, c1, nEven] = [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-  ];
+  const [dst, w, C, N, cStride, nStride, flip, vecs, c0, c1, nEven] = PARAMS;
   const n = f.local(I32), c = f.local(I32), cb = f.local(I32), width = f.local(I32);
   const col = f.local(I32), stepB = f.local(I32), b0 = f.local(I32), b1 = f.local(I32);
   const at = f.local(I32), plane = f.local(I32), nVec = f.local(I32);
@@ -1970,7 +1866,7 @@ function winoFilter(): FuncBuilder {
  */
 function winoFilterGrad(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(9).fill(I32));
-  const [dw, acc, C, N, Np, B, c0, c1, nEven] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [dw, acc, C, N, Np, B, c0, c1, nEven] = PARAMS;
   const n = f.local(I32), c = f.local(I32), posB = f.local(I32), cnB = f.local(I32);
   const u0 = f.local(I32), u1 = f.local(I32), at = f.local(I32), nTB = f.local(I32);
   const u = Array.from({ length: 16 }, () => f.local(V128));
@@ -2040,7 +1936,7 @@ function winoFilterGrad(): FuncBuilder {
  */
 function pack(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(7).fill(I32));
-  const [dst, src, rows, nn, width, rowStep, colStride] = [0, 1, 2, 3, 4, 5, 6];
+  const [dst, src, rows, nn, width, rowStep, colStride] = PARAMS;
   const r = f.local(I32), j = f.local(I32), sp = f.local(I32), body = f.local(I32);
   f.get(nn).i32(3).sub().set(body); // j < nn - 3: a whole vector left
   f.i32(0).set(r);
@@ -2079,7 +1975,7 @@ function pack(): FuncBuilder {
  */
 function packTransposed(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(6).fill(I32));
-  const [dst, src, rows, nn, width, colStride] = [0, 1, 2, 3, 4, 5];
+  const [dst, src, rows, nn, width, colStride] = PARAMS;
   const r = f.local(I32), j = f.local(I32), a = f.local(I32), o = f.local(I32);
   const csB = f.local(I32), wB = f.local(I32);
   const v = [0, 1, 2, 3].map(() => f.local(V128));
@@ -2159,24 +2055,15 @@ function allFinite(): FuncBuilder {
  */
 function rmsprop(): FuncBuilder {
   const f = new FuncBuilder([I32, I32, I32, I32, I32]);
-  const [w, g, v, c, nvec] = [0, 1, 2, 3, 4];
+  const [w, g, v, c, nvec] = PARAMS;
   const end = f.local(I32);
   const [rho, omr, lr, eps] = [0, 1, 2, 3].map((i) => {
     const l = f.local(V128);
     f.get(c).v128Load(16 * i).set(l);
     return l;
   }) as [number, number, number, number];
-  const [G, V, W, gd, vi, vLo, wLo, vHi, wHi] = Array.from({ length: 9 }, () => f.local(V128)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const locals = Array.from({ length: 9 }, () => f.local(V128)) as unknown as Indices;
+  const [G, V, W, gd, vi, vLo, wLo, vHi, wHi] = locals;
   // lanes 0-1 (or 2-3) of a float32 vector, widened exactly to float64
   const half = (x: number, high: boolean) => {
     f.get(x);

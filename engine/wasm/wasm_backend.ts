@@ -285,6 +285,18 @@ const PAR_MIN_ELEMENTS = 1 << 16;
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
+/** What `wino_out` does as it stores (see `runWinograd`). */
+interface WinogradStore {
+  /** Apply relu. */
+  relu?: boolean;
+  /** Store the 2x2 max pooling of the output instead of the output. */
+  pool?: Conv2DInfo;
+  /** With `pool`: byte pointer of the pooling's argmax (0: not wanted). */
+  argPtr?: number;
+  /** Without `pool`: byte pointer of a relu output masking the output (0: none). */
+  maskPtr?: number;
+}
+
 /** Writes the slots both Winograd tasks share (`WG`): blocks of `T` of `tiles` 2x2 tiles of `g`. */
 function winoGeometry(t: Int32Array, g: PlanGeometry, T: number, tiles: number): void {
   t[WG.T] = T;
@@ -602,7 +614,11 @@ class WasmBackendImpl implements WasmBackend {
     } else if (this.winogradFits(g)) {
       // Tap (kh, kw) from input channel c to output channel n: w[tap][c][n].
       const argPtr = argShared ? argmax!.byteOffset : 0;
-      this.runWinograd("conv2dForward", g, yPtr, xPtr, b, w, outC, 1, false, relu, pool, argPtr);
+      this.runWinograd("conv2dForward", g, yPtr, xPtr, b, w, outC, 1, false, {
+        relu,
+        ...(pool === undefined ? {} : { pool }),
+        argPtr,
+      });
     } else {
       const { wp, bp } = this.packForward(w, b, kH * kW * inC, outC);
       this.runPlan("conv2dForward", g, yPtr, xPtr, wp, bp, relu);
@@ -638,9 +654,8 @@ class WasmBackendImpl implements WasmBackend {
    * direct one, in three steps per block of 2x2 output tiles (input transform, a batched GEMM
    * over the 16 transform positions, `wino_gemm`, output transform). The 3x3 filter is `w` read
    * as `winogradFilter` says (`cStride`, `nStride`, `flip`); `bias` is added by the output
-   * transform, which also applies relu and, with `pool`, writes the 2x2 max pooling of the output
-   * instead of the output (`wino_out`), and its argmax at byte `argPtr` unless that is 0; a
-   * non-zero `maskPtr` (a relu's output laid out as y) applies that relu's backward to y.
+   * transform (`wino_out`), which also does what `store` asks: relu, the 2x2 max pooling (and
+   * its argmax) instead of the output, or a relu's backward as a mask.
    */
   private runWinograd(
     kernel: string,
@@ -652,11 +667,9 @@ class WasmBackendImpl implements WasmBackend {
     cStride: number,
     nStride: number,
     flip: boolean,
-    relu = false,
-    pool?: Conv2DInfo,
-    argPtr = 0,
-    maskPtr = 0,
+    store: WinogradStore = {},
   ): void {
+    const { relu = false, pool, argPtr = 0, maskPtr = 0 } = store;
     const { C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4);
     // The transformed filter, packed as packForward would pack a (16C) x N matrix: pairs of
@@ -772,7 +785,7 @@ class WasmBackendImpl implements WasmBackend {
     info: Conv2DInfo,
     reluOf?: Float32Array,
   ): void {
-    const { batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW } = info;
+    const { batch, inH, inW, inC, outH, outW, outC, kH, kW } = info;
     const { padTop, padLeft } = info;
     const dxSize = batch * inH * inW * inC;
     if (dxSize === 0) return;
@@ -782,12 +795,27 @@ class WasmBackendImpl implements WasmBackend {
       return;
     }
     // The relu's backward: in the Winograd output transform's store where it can, else a pass.
-    let maskPtr = reluOf !== undefined && this.heap.owns(reluOf) ? reluOf.byteOffset : 0;
-    const maskAfter = () => {
-      if (reluOf !== undefined && maskPtr === 0) {
-        this.activationBackward("relu", dx, dx, reluOf, dxSize, inC);
-      }
-    };
+    const maskPtr = reluOf !== undefined && this.heap.owns(reluOf) ? reluOf.byteOffset : 0;
+    const masked = this.inputGradient(dx, dy, w, info, maskPtr);
+    if (reluOf !== undefined && !masked) {
+      this.activationBackward("relu", dx, dx, reluOf, dxSize, inC);
+    }
+  }
+
+  /**
+   * The body of `conv2dBackwardInput` for Keras shapes: dx, masked by the relu output at byte
+   * `maskPtr` (0: none) where the Winograd path can do it in its store. Returns whether it did.
+   */
+  private inputGradient(
+    dx: Float32Array,
+    dy: Float32Array,
+    w: Float32Array,
+    info: Conv2DInfo,
+    maskPtr: number,
+  ): boolean {
+    const { batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW } = info;
+    const { padTop, padLeft } = info;
+    const dxSize = batch * inH * inW * inC;
     const dyPtr = this.input(dy, batch * outH * outW * outC, "in0");
     const [dxPtr, publish] = this.output(dx, dxSize, "out");
     if (strideH === 1 && strideW === 1) {
@@ -809,31 +837,17 @@ class WasmBackendImpl implements WasmBackend {
       };
       if (this.winogradFits(g)) {
         // The flipped, transposed kernel: from dy channel c to dx channel n, w[8 - tap][n][c].
-        this.runWinograd(
-          "conv2dBackwardInput",
-          g,
-          dxPtr,
-          dyPtr,
-          null,
-          w,
-          1,
-          outC,
-          true,
-          false,
-          undefined,
-          0,
+        this.runWinograd("conv2dBackwardInput", g, dxPtr, dyPtr, null, w, 1, outC, true, {
           maskPtr,
-        );
-      } else {
-        maskPtr = 0;
-        const { wp, bp } = this.packBackwardInput(w, kH, kW, inC, outC);
-        this.runPlan("conv2dBackwardInput", g, dxPtr, dyPtr, wp, bp);
+        });
+        publish();
+        return maskPtr !== 0;
       }
+      const { wp, bp } = this.packBackwardInput(w, kH, kW, inC, outC);
+      this.runPlan("conv2dBackwardInput", g, dxPtr, dyPtr, wp, bp);
       publish();
-      maskAfter();
-      return;
+      return false;
     }
-    maskPtr = 0;
     const { wp, bp } = this.packBackwardInput(w, kH, kW, inC, outC);
     // Strided: dy embedded with its stride as dilation, then a valid convolution per image.
     const Hp = inH + kH - 1, Wp = inW + kW - 1;
@@ -875,7 +889,7 @@ class WasmBackendImpl implements WasmBackend {
     t[A_CHUNKS] = this.chunks(true);
     this.pool.run("conv2dBackwardInput", t);
     publish();
-    maskAfter();
+    return false;
   }
 
   conv2dBackwardKernel(

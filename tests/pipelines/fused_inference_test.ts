@@ -12,6 +12,7 @@ import { Flatten } from "../../layers/flatten.ts";
 import { MaxPooling2D } from "../../layers/max_pooling2d.ts";
 import { mnistCnn } from "../../pipelines/models.ts";
 import { Sequential } from "../../pipelines/sequential.ts";
+import { spyBackend } from "../_helpers.ts";
 
 function images(n: number, h: number, w: number, c: number, seed: number): Tensor {
   const data = new Float32Array(n * h * w * c);
@@ -32,18 +33,10 @@ function layerByLayer(model: Sequential, x: Tensor): Tensor {
 /** `be` with its conv2dForward calls counted: all, and those given a pooling to fuse. */
 function counting(be: Backend) {
   const calls = { all: 0, pooled: 0 };
-  const spied = new Proxy(be, {
-    get(target, key) {
-      const value = Reflect.get(target, key);
-      if (key === "conv2dForward") {
-        return (...args: Parameters<Backend["conv2dForward"]>) => {
-          calls.all++;
-          if (args[6] !== undefined) calls.pooled++;
-          return target.conv2dForward(...args);
-        };
-      }
-      return typeof value === "function" ? value.bind(target) : value;
-    },
+  const spied = spyBackend(be, (method, args) => {
+    if (method !== "conv2dForward") return;
+    calls.all++;
+    if (args[6] !== undefined) calls.pooled++;
   });
   return { spied, calls };
 }

@@ -19,6 +19,7 @@ import type { Batch } from "../../layers/step.ts";
 import { mnistCnn } from "../../pipelines/models.ts";
 import { Sequential } from "../../pipelines/sequential.ts";
 import { train } from "../../pipelines/train.ts";
+import { spyBackend } from "../_helpers.ts";
 
 function batchOf(n: number, h: number, w: number, c: number, classes: number, seed: number): Batch {
   const data = new Float32Array(n * h * w * c);
@@ -60,23 +61,11 @@ function referenceStep(model: Sequential, batch: Batch): void {
  */
 function counting(be: Backend) {
   const calls = { pooledWithArgmax: 0, foldedRelu: 0 };
-  const spied = new Proxy(be, {
-    get(target, key) {
-      const value = Reflect.get(target, key);
-      if (key === "conv2dForward") {
-        return (...args: Parameters<Backend["conv2dForward"]>) => {
-          if (args[6] !== undefined && args[7] !== undefined) calls.pooledWithArgmax++;
-          return target.conv2dForward(...args);
-        };
-      }
-      if (key === "conv2dBackwardInput") {
-        return (...args: Parameters<Backend["conv2dBackwardInput"]>) => {
-          if (args[4] !== undefined) calls.foldedRelu++;
-          return target.conv2dBackwardInput(...args);
-        };
-      }
-      return typeof value === "function" ? value.bind(target) : value;
-    },
+  const spied = spyBackend(be, (method, args) => {
+    if (method === "conv2dForward" && args[6] !== undefined && args[7] !== undefined) {
+      calls.pooledWithArgmax++;
+    }
+    if (method === "conv2dBackwardInput" && args[4] !== undefined) calls.foldedRelu++;
   });
   return { spied, calls };
 }
