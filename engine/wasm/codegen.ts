@@ -45,6 +45,17 @@
  */
 
 import { assembleModule, FuncBuilder, I32, type ModuleFunc, V128 } from "./assembler.ts";
+import {
+  firstOf,
+  type Indices,
+  madd,
+  minDiff,
+  PARAMS,
+  reluIf,
+  storeTail,
+  tileCoords,
+} from "./emit.ts";
+import { wino4In, wino4Out } from "./winograd4_codegen.ts";
 
 /** Register-tile sizes: `rows` output pixels (or taps) by `vecs` vectors of 4 output channels. */
 export interface Tile {
@@ -74,122 +85,6 @@ export function defaultTiles(relaxed: boolean): { fwdTile: Tile; dwTile: Tile } 
   return relaxed
     ? { fwdTile: { rows: 6, vecs: 2 }, dwTile: { rows: 6, vecs: 2 } }
     : { fwdTile: { rows: 3, vecs: 3 }, dwTile: { rows: 3, vecs: 3 } };
-}
-
-/**
- * The indices 0, 1, 2, ... as a tuple, to name a function's parameters (locals 0 .. n-1) by
- * destructuring: `const [dst, src, n] = PARAMS;`.
- */
-const PARAMS = Array.from({ length: 24 }, (_, i) => i) as unknown as Indices;
-type Indices = readonly [
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-];
-
-/** Emits acc = x * w + acc with the chosen multiply-add. */
-function madd(f: FuncBuilder, relaxed: boolean, acc: number, x: number, w: number): void {
-  if (relaxed) f.get(x).get(w).get(acc).f32x4RelaxedMadd().set(acc);
-  else f.get(acc).get(x).get(w).f32x4Mul().f32x4Add().set(acc);
-}
-
-/**
- * Emits `v = v < 0 ? 0 : v` for a v128 local when the i32 local `relu` is non-zero: the relu of
- * `relu_fwd` (NaN and -0 pass through), fused into a kernel's store so that the output is not
- * read and written a second time.
- */
-function reluIf(f: FuncBuilder, relu: number, vs: readonly number[]): void {
-  f.get(relu).if_();
-  for (const v of vs) f.get(v).get(v).v128Zero().f32x4Lt().v128Andnot().set(v);
-  f.end();
-}
-
-/**
- * Emits an if / else-if chain: the body of the first case whose condition (pushed by `cond`) is
- * true. The drivers put the full register tile first, so a full tile costs one test instead of
- * one per tile shape (12 for 6x2: ~7% of a 32-tap Winograd GEMM tile).
- */
-function firstOf(f: FuncBuilder, cases: readonly { cond: () => void; body: () => void }[]): void {
-  cases.forEach(({ cond, body }, i) => {
-    cond();
-    f.if_();
-    body();
-    if (i < cases.length - 1) f.else_();
-  });
-  for (let i = 0; i < cases.length; i++) f.end();
-}
-
-/**
- * Emits the coordinates of tile `t` (flat over images n, tile rows th, tile columns tw, tH x tW
- * tiles per image) into the i32 locals n, th, tw (q a scratch local).
- */
-function tileCoords(
-  f: FuncBuilder,
-  t: number,
-  tH: number,
-  tW: number,
-  q: number,
-  n: number,
-  th: number,
-  tw: number,
-): void {
-  f.get(t).get(tW).divU().set(q);
-  f.get(t).get(q).get(tW).mul().sub().set(tw);
-  f.get(q).get(tH).divU().set(n);
-  f.get(q).get(n).get(tH).mul().sub().set(th);
-}
-
-/**
- * Emits a store of the v128 local `vec` at `addr + offset`: whole when `full` pushes a non-zero
- * i32, else its first `nlast` lanes (1-3: the last vector of a channel count that is not a
- * multiple of 4).
- */
-function storeTail(
-  f: FuncBuilder,
-  addr: number,
-  vec: number,
-  offset: number,
-  full: () => void,
-  nlast: number,
-): void {
-  full();
-  f.if_();
-  f.get(addr).get(vec).v128Store(offset);
-  f.else_();
-  f.get(addr).get(vec).f32x4ExtractLane(0).f32Store(offset);
-  for (let lane = 1; lane < 3; lane++) {
-    f.get(nlast).i32(lane).gtS().if_();
-    f.get(addr).get(vec).f32x4ExtractLane(lane).f32Store(offset + lane * 4);
-    f.end();
-  }
-  f.end();
-}
-
-/** Emits `dst = min(cap, a - b)` for i32 locals. */
-function minDiff(f: FuncBuilder, dst: number, cap: number, a: number, b: number): void {
-  f.get(a).get(b).sub().set(dst);
-  f.i32(cap).get(dst).get(dst).i32(cap).gtS().select().set(dst);
 }
 
 /**
@@ -440,26 +335,27 @@ function dwTile(
 }
 
 /**
- * wino_gemm(M, V, wp, nT, T, C, Cp, N, Np): the batched GEMM of the Winograd forward, M[xi] =
- * V[xi] U[xi] for the 16 transform positions over the nT tiles of a block: V is [16][T][Cp]
- * (`wino_in`), M [16][T][Np] (`wino_out` reads it; its lanes past N are written and never read),
- * U the transformed filter packed as `conv_plan`'s weights for a (16C) x N matrix. Tiles of
+ * wino_gemm(M, V, wp, nT, T, C, Cp, N, Np, P): the batched GEMM of the Winograd forward, M[xi] =
+ * V[xi] U[xi] for the P transform positions (16 for F(2x2, 3x3), 36 for F(4x4, 3x3)) over the
+ * nT tiles of a block: V is [P][T][Cp] (`wino_in`, `wino4_in`), M [P][T][Np] (`wino_out` or
+ * `wino4_out` reads it; its lanes past N are written and never read), U the transformed filter
+ * packed as `conv_plan`'s weights for a (P*C) x N matrix. Tiles of
  * `rows` tiles x up to `vecs` channel vectors (`dwTile` with `overwrite`), the full tile first.
  */
 function winoGemm(tile: Tile, firstTile: number): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(9).fill(I32));
-  const [M, V, wp, nT, T, C, Cp, N, Np] = PARAMS;
+  const f = new FuncBuilder(new Array<typeof I32>(10).fill(I32));
+  const [M, V, wp, nT, T, C, Cp, N, Np, P] = PARAMS;
   const R = tile.rows, CV = tile.vecs;
   const nVec = f.local(I32), K = f.local(I32), p = f.local(I32), cb = f.local(I32);
   const cc = f.local(I32), wpb = f.local(I32), t = f.local(I32), rr = f.local(I32);
   const aStride = f.local(I32), yStride = f.local(I32), aP = f.local(I32), yP = f.local(I32);
   f.get(N).i32(3).add().i32(2).shrU().set(nVec);
-  f.get(C).i32(4).shl().set(K); // 16C taps
+  f.get(C).get(P).mul().set(K); // P*C taps
   f.get(Cp).i32(2).shl().set(aStride);
   f.get(Np).i32(2).shl().set(yStride);
   f.i32(0).set(p);
   f.block().loop(); // over transform positions
-  f.get(p).i32(16).geS().brIf(1);
+  f.get(p).get(P).geS().brIf(1);
   f.get(V).get(p).get(T).mul().get(aStride).mul().add().set(aP);
   f.get(M).get(p).get(T).mul().get(yStride).mul().add().set(yP);
   f.i32(0).set(cb);
@@ -2098,6 +1994,7 @@ function rmsprop(): FuncBuilder {
 /**
  * Assembles the kernel module. Exports `conv_plan`, `conv_dw`, `conv_dw_taps`,
  * `conv_dw_direct`, `conv_c1`, `colsum`, `wino_in`, `wino_out`, `wino_dy`, `wino_dw`,
+ * `wino_gemm`, `wino4_in`, `wino4_out` (`winograd4_codegen.ts`),
  * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd`, `maxpool_bwd2`, `vsum`, `rmsprop`, `pack`,
  * `dense_dw`,
  * `wino_filter` and `wino_filter_grad` (see the drivers' docs above
@@ -2137,6 +2034,8 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: winoDy(), exportName: "wino_dy" });
   funcs.push({ body: winoDw(dt, firstDw), exportName: "wino_dw" });
   funcs.push({ body: winoGemm(ft, firstGemm), exportName: "wino_gemm" });
+  funcs.push({ body: wino4In(), exportName: "wino4_in" });
+  funcs.push({ body: wino4Out(), exportName: "wino4_out" });
   funcs.push({ body: relu(false), exportName: "relu_fwd" });
   funcs.push({ body: relu(true), exportName: "relu_bwd" });
   funcs.push({ body: maxPoolFwd(), exportName: "maxpool_fwd" });

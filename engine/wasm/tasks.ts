@@ -126,6 +126,41 @@ export interface KernelExports {
     Cp: number,
     N: number,
     Np: number,
+    P: number,
+  ): void;
+  wino4_in(
+    V: number,
+    x: number,
+    t0: number,
+    nT: number,
+    posBytes: number,
+    inH: number,
+    inW: number,
+    C: number,
+    tH: number,
+    tW: number,
+    padT: number,
+    padL: number,
+    zp: number,
+    tileBytes: number,
+  ): void;
+  wino4_out(
+    y: number,
+    M: number,
+    bias: number,
+    t0: number,
+    nT: number,
+    T: number,
+    outH: number,
+    outW: number,
+    N: number,
+    Np: number,
+    tH: number,
+    tW: number,
+    relu: number,
+    pool: number,
+    arg: number,
+    mask: number,
   ): void;
   wino_out(
     y: number,
@@ -453,6 +488,8 @@ export const W = {
   arg: 26,
   /** Without `pool`: a relu's output laid out as y, masking y (its backward), or 0 for none. */
   mask: 27,
+  /** 1: F(4x4, 3x3) (`wino4_in`, `wino4_out`, 36 positions, 4x4 output tiles). */
+  f4: 28,
 } as const;
 
 /**
@@ -765,47 +802,25 @@ function runWinograd(
   const k = ctx.kernels;
   const T = g(W.T), tiles = g(W.tiles), C = g(W.C), Cp = g(W.Cp), N = g(W.N), Np = g(W.Np);
   const [b0, b1] = share(Math.ceil(tiles / T), index, count);
+  const f4 = g(W.f4) !== 0, P = f4 ? 36 : 16;
   const V = g(W.scratch) + slot * g(W.scratchPer);
-  const M = V + 16 * T * Cp * 4;
+  const M = V + P * T * Cp * 4;
+  const x = g(W.x), y = g(W.y), inH = g(W.inH), inW = g(W.inW), tH = g(W.tH), tW = g(W.tW);
+  const padT = g(W.padT), padL = g(W.padL), bz = g(W.bz), outH = g(W.outH), outW = g(W.outW);
+  const bias = g(W.bias), relu = g(W.relu), pool = g(W.pool), arg = g(W.arg), mask = g(W.mask);
   for (let b = b0; b < b1; b++) {
-    const t0 = b * T, nT = Math.min(T, tiles - t0);
-    k.wino_in(
-      V,
-      g(W.x),
-      t0,
-      nT,
-      T * Cp * 4,
-      g(W.inH),
-      g(W.inW),
-      C,
-      g(W.tH),
-      g(W.tW),
-      g(W.padT),
-      g(W.padL),
-      g(W.bz),
-      Cp * 4,
-      Cp * 4,
-      0,
-    );
-    k.wino_gemm(M, V, g(W.wp), nT, T, C, Cp, N, Np);
-    k.wino_out(
-      g(W.y),
-      M,
-      g(W.bias),
-      t0,
-      nT,
-      T,
-      g(W.outH),
-      g(W.outW),
-      N,
-      Np,
-      g(W.tH),
-      g(W.tW),
-      g(W.relu),
-      g(W.pool),
-      g(W.arg),
-      g(W.mask),
-    );
+    const t0 = b * T, nT = Math.min(T, tiles - t0), posBytes = T * Cp * 4;
+    if (f4) {
+      k.wino4_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, bz, Cp * 4);
+    } else {
+      k.wino_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, bz, Cp * 4, Cp * 4, 0);
+    }
+    k.wino_gemm(M, V, g(W.wp), nT, T, C, Cp, N, Np, P);
+    if (f4) {
+      k.wino4_out(y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool, arg, mask);
+    } else {
+      k.wino_out(y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool, arg, mask);
+    }
   }
 }
 

@@ -93,7 +93,7 @@ import {
   winoDwMainFloats,
   winoDwWorkFloats,
 } from "./tasks.ts";
-import { winogradFilter, winogradFilterGradient } from "./winograd.ts";
+import { winogradFilter, winogradFilter4, winogradFilterGradient } from "./winograd.ts";
 
 /** Options of {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions {
@@ -115,6 +115,12 @@ export interface WasmBackendOptions {
    * differ from the direct convolution by rounding (relative ~1e-6).
    */
   winograd?: boolean;
+  /**
+   * Run the forward of those convolutions by Winograd F(4x4, 3x3) where its 4x4 tiles fit the
+   * output well (`winograd4Fits`; default true): 1.78x fewer multiplications than F(2x2, 3x3),
+   * and the input gradient likewise; a few times its rounding error (relative ~1e-6).
+   */
+  winograd4?: boolean;
   /**
    * Dense kernel gradients by `dense_dw` (split by rows of dw) where the shape allows: an even
    * input size and a multiple of 8 units (default true). False keeps the `conv_dw` route, which
@@ -263,6 +269,12 @@ const DW_MIN_CHUNK_PIXELS = 1024;
  * process) and the GEMM the same.
  */
 const WINO_BLOCK_BYTES = 96 * 1024;
+
+/**
+ * F(4x4, 3x3) against F(2x2, 3x3), multiplications per output (see `winograd4Fits`): 0.5625
+ * where the output is a multiple of 4 (the seed CNN's conv2 and conv4), 0.81 on conv3's 10x10.
+ */
+const WINO4_MAX_RATIO = 0.7;
 /**
  * Bytes of one participant's Winograd kernel-gradient block (its packed V and dMT): in L2
  * between the transforms that write it and the GEMM that reads it.
@@ -295,10 +307,15 @@ interface WinogradStore {
   argPtr?: number;
   /** Without `pool`: byte pointer of a relu output masking the output (0: none). */
   maskPtr?: number;
+  /** Output tile: 2 for F(2x2, 3x3) (the default), 4 for F(4x4, 3x3). */
+  tile?: 2 | 4;
 }
 
-/** Writes the slots both Winograd tasks share (`WG`): blocks of `T` of `tiles` 2x2 tiles of `g`. */
-function winoGeometry(t: Int32Array, g: PlanGeometry, T: number, tiles: number): void {
+/**
+ * Writes the slots both Winograd tasks share (`WG`): blocks of `T` of `tiles` m x m output
+ * tiles of `g` (m = 2, or 4 for F(4x4, 3x3)).
+ */
+function winoGeometry(t: Int32Array, g: PlanGeometry, T: number, tiles: number, m = 2): void {
   t[WG.T] = T;
   t[WG.tiles] = tiles;
   t[WG.inH] = g.inH;
@@ -309,8 +326,8 @@ function winoGeometry(t: Int32Array, g: PlanGeometry, T: number, tiles: number):
   t[WG.outW] = g.outW;
   t[WG.N] = g.N;
   t[WG.Np] = roundUp(g.N, 4);
-  t[WG.tH] = Math.ceil(g.outH / 2);
-  t[WG.tW] = Math.ceil(g.outW / 2);
+  t[WG.tH] = Math.ceil(g.outH / m);
+  t[WG.tW] = Math.ceil(g.outW / m);
   t[WG.padT] = g.padT;
   t[WG.padL] = g.padL;
 }
@@ -398,6 +415,8 @@ class WasmBackendImpl implements WasmBackend {
   private readonly dwBlock: number;
   /** Whether 3x3 stride-1 convolutions take the Winograd path. */
   private readonly useWinograd: boolean;
+  /** Whether convolution forwards may take Winograd F(4x4, 3x3). */
+  private readonly useWinograd4: boolean;
   /** Whether dense kernel gradients may take `dense_dw`. */
   private readonly useDenseDw: boolean;
   private readonly minMacs: number;
@@ -420,6 +439,7 @@ class WasmBackendImpl implements WasmBackend {
     this.minMacs = options.parallelMinMacs ?? PAR_MIN_MACS;
     this.dwMinMacs = options.parallelMinMacs ?? DW_PAR_MIN_MACS;
     this.useWinograd = options.winograd ?? true;
+    this.useWinograd4 = this.useWinograd && (options.winograd4 ?? true);
     this.useDenseDw = options.denseDw ?? true;
     this.minElements = options.parallelMinElements ?? PAR_MIN_ELEMENTS;
     this.scratch = new Scratch(heap);
@@ -618,6 +638,7 @@ class WasmBackendImpl implements WasmBackend {
         relu,
         ...(pool === undefined ? {} : { pool }),
         argPtr,
+        tile: this.winograd4Fits(g) ? 4 : 2,
       });
     } else {
       const { wp, bp } = this.packForward(w, b, kH * kW * inC, outC);
@@ -650,6 +671,18 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   /**
+   * Whether a forward on the Winograd path takes F(4x4, 3x3): when its 36 multiplications per
+   * 4x4 tile, the partial tiles of an output that is not a multiple of 4 counted whole, are at
+   * most WINO4_MAX_RATIO of F(2x2, 3x3)'s 16 per 2x2 tile (its transforms cost more per output).
+   */
+  private winograd4Fits(g: PlanGeometry): boolean {
+    if (!this.useWinograd4) return false;
+    const f4 = Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4) * 36;
+    const f2 = Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2) * 16;
+    return f4 <= WINO4_MAX_RATIO * f2;
+  }
+
+  /**
    * A 3x3 stride-1 convolution by Winograd F(2x2, 3x3): 2.25x fewer multiplications than the
    * direct one, in three steps per block of 2x2 output tiles (input transform, a batched GEMM
    * over the 16 transform positions, `wino_gemm`, output transform). The 3x3 filter is `w` read
@@ -669,46 +702,52 @@ class WasmBackendImpl implements WasmBackend {
     flip: boolean,
     store: WinogradStore = {},
   ): void {
-    const { relu = false, pool, argPtr = 0, maskPtr = 0 } = store;
+    const { relu = false, pool, argPtr = 0, maskPtr = 0, tile: m = 2 } = store;
     const { C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4);
-    // The transformed filter, packed as packForward would pack a (16C) x N matrix: pairs of
-    // output channels in WebAssembly, the last one when N is odd and the zero columns past N
-    // in TypeScript (bitwise the same arithmetic).
-    const wp = this.scratch.get("wp", 16 * C * Np * 4);
+    const P = m === 4 ? 36 : 16; // transform positions
+    // The transformed filter, packed as packForward would pack a (P*C) x N matrix. F(2x2, 3x3):
+    // pairs of output channels in WebAssembly, the last one when N is odd and the zero columns
+    // past N in TypeScript (bitwise the same arithmetic). F(4x4, 3x3): all in TypeScript.
+    const wp = this.scratch.get("wp", P * C * Np * 4);
     const vecs = this.fwdTile.vecs, even = N & ~1;
-    if (even > 0) {
-      const ft = this.newTask(TASK_WINO_FILTER);
-      ft[2] = wp;
-      ft[3] = this.input(w, 9 * C * N, "w");
-      ft[4] = C;
-      ft[5] = N;
-      ft[6] = cStride;
-      ft[7] = nStride;
-      ft[8] = flip ? 1 : 0;
-      ft[9] = vecs;
-      this.runFilterTask(ft, C, N);
+    if (m === 4) {
+      winogradFilter4(this.heap.f32(wp, P * C * Np), C, N, w, cStride, nStride, flip, vecs);
+    } else {
+      if (even > 0) {
+        const ft = this.newTask(TASK_WINO_FILTER);
+        ft[2] = wp;
+        ft[3] = this.input(w, 9 * C * N, "w");
+        ft[4] = C;
+        ft[5] = N;
+        ft[6] = cStride;
+        ft[7] = nStride;
+        ft[8] = flip ? 1 : 0;
+        ft[9] = vecs;
+        this.runFilterTask(ft, C, N);
+      }
+      winogradFilter(this.heap.f32(wp, 16 * C * Np), C, N, w, cStride, nStride, flip, vecs, even);
     }
-    winogradFilter(this.heap.f32(wp, 16 * C * Np), C, N, w, cStride, nStride, flip, vecs, even);
     const bp = this.packBias(bias, N);
     const bz = this.zeros(Math.max(Cp, Np));
-    const tH = Math.ceil(g.outH / 2), tW = Math.ceil(g.outW / 2), tiles = g.batch * tH * tW;
-    // Tiles per block: V and M of a block ([16][T][Cp] + [16][T][Np] floats) within ~96 KB,
+    const tiles = g.batch * Math.ceil(g.outH / m) * Math.ceil(g.outW / m);
+    // Tiles per block: V and M of a block ([P][T][Cp] + [P][T][Np] floats) within ~96 KB,
     // so they stay in L2 between the three steps; a multiple of the GEMM tile's rows.
     const rows = this.fwdTile.rows;
-    const T = Math.max(rows, Math.floor(WINO_BLOCK_BYTES / (64 * (Cp + Np)) / rows) * rows);
+    const T = Math.max(rows, Math.floor(WINO_BLOCK_BYTES / (4 * P * (Cp + Np)) / rows) * rows);
     const t = this.newTask(TASK_WINO);
     t[W.x] = xPtr;
     t[W.y] = yPtr;
     t[W.wp] = wp;
     t[W.bz] = bz;
     t[W.bias] = bp;
-    winoGeometry(t, g, T, tiles);
+    winoGeometry(t, g, T, tiles, m);
     t[W.relu] = relu ? 1 : 0;
     t[W.pool] = pool === undefined ? 0 : 1;
     t[W.arg] = argPtr;
     t[W.mask] = maskPtr;
-    this.privateScratch(t, W.scratch, W.scratchPer, 16 * T * (Cp + Np));
+    t[W.f4] = m === 4 ? 1 : 0;
+    this.privateScratch(t, W.scratch, W.scratchPer, P * T * (Cp + Np));
     const parallel = g.batch * g.outH * g.outW * N * 9 * C >= this.minMacs;
     t[A_CHUNKS] = Math.min(Math.ceil(tiles / T), this.chunks(parallel));
     this.pool.run(kernel, t, parallel);
@@ -839,6 +878,7 @@ class WasmBackendImpl implements WasmBackend {
         // The flipped, transposed kernel: from dy channel c to dx channel n, w[8 - tap][n][c].
         this.runWinograd("conv2dBackwardInput", g, dxPtr, dyPtr, null, w, 1, outC, true, {
           maskPtr,
+          tile: this.winograd4Fits(g) ? 4 : 2,
         });
         publish();
         return maskPtr !== 0;

@@ -176,3 +176,81 @@ function gradRow(
   dw[at + step]! += (m1 - m2) / 2;
   dw[at + 2 * step]! += (m1 + m2) / 2 + m3;
 }
+
+/**
+ * The Winograd F(4x4, 3x3) transform of 3x3 filters, U = G g G^T (6x6 per channel pair), into
+ * the packed layout of the forward's GEMM as `winogradFilter` writes F(2x2, 3x3)'s: a (36*C) x N
+ * matrix, row xi*C + c for position xi = 6i + k, in column blocks of `vecs` vectors, columns
+ * past N zero. The taps are read as `winogradFilter` reads them (`cStride`, `nStride`, `flip`).
+ * Computed in float64, rounded once.
+ *
+ * G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { winogradFilter4 } from "./winograd.ts";
+ * // One channel in and out, the filter 1 at the centre tap only (kh = kw = 1).
+ * const w = new Float32Array(9);
+ * w[4] = 1;
+ * const u = new Float32Array(36 * 4);
+ * winogradFilter4(u, 1, 1, w, 1, 1, false, 2);
+ * // G's column 1 is (0, -1/6, 1/6, 1/12, -1/12, 0): U[1][3] = -1/6 * 1/12 (xi = 9, column 0).
+ * assert.equal(u[9 * 4], Math.fround(-1 / 72));
+ * ```
+ */
+export function winogradFilter4(
+  dst: Float32Array,
+  C: number,
+  N: number,
+  w: Float32Array,
+  cStride: number,
+  nStride: number,
+  flip: boolean,
+  vecs: number,
+): void {
+  const K = 36 * C, plane = C * N, nVec = Math.ceil(N / 4);
+  const taps = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((t) => (flip ? 8 - t : t) * plane);
+  const gg = new Float64Array(18); // G g, 6 x 3
+  const g = new Float64Array(9);
+  for (let n = 0; n < nVec * 4; n++) {
+    const cb = Math.floor(n / (4 * vecs)) * vecs, width = Math.min(vecs, nVec - cb) * 4;
+    const col = K * cb * 4 + (n - cb * 4), step = C * width;
+    for (let c = 0; c < C; c++) {
+      const at = col + c * width;
+      if (n >= N) {
+        for (let xi = 0; xi < 36; xi++) dst[at + xi * step] = 0;
+        continue;
+      }
+      const b = c * cStride + n * nStride;
+      for (let t = 0; t < 9; t++) g[t] = w[b + taps[t]!]!;
+      for (let j = 0; j < 3; j++) transformG(g[j]!, g[3 + j]!, g[6 + j]!, gg, j, 3);
+      for (let i = 0; i < 6; i++) {
+        const r = i * 3;
+        transformG(gg[r]!, gg[r + 1]!, gg[r + 2]!, U_ROW, 0, 1);
+        for (let k = 0; k < 6; k++) dst[at + (6 * i + k) * step] = U_ROW[k]!;
+      }
+    }
+  }
+}
+
+/** One row of U, reused by `winogradFilter4`. */
+const U_ROW = new Float64Array(6);
+
+/** G times the 3-vector (a0, a1, a2): six values into `out` at `at`, `step` apart. */
+function transformG(
+  a0: number,
+  a1: number,
+  a2: number,
+  out: Float64Array,
+  at: number,
+  step: number,
+): void {
+  const s = a0 + a2;
+  out[at] = a0 / 4;
+  out[at + step] = -(s + a1) / 6;
+  out[at + 2 * step] = -(s - a1) / 6;
+  out[at + 3 * step] = a0 / 24 + a1 / 12 + a2 / 6;
+  out[at + 4 * step] = a0 / 24 - a1 / 12 + a2 / 6;
+  out[at + 5 * step] = a2;
+}

@@ -1,0 +1,318 @@
+/**
+ * The tile transforms of the Winograd F(4x4, 3x3) forward: `wino4_in` (V = B^T d B of 6x6 input
+ * patches) and `wino4_out` (y = A^T m A of the batched GEMM's 6x6 results, with the bias, relu
+ * and the 2x2 max pooling fused into the store). Between them runs the F(2x2, 3x3) forward's
+ * GEMM, `wino_gemm`, over 36 transform positions instead of 16.
+ *
+ * F(4x4, 3x3) needs 36 multiplications per 4x4 output tile and channel pair, 2.25 per output
+ * against F(2x2, 3x3)'s 4 and the direct convolution's 9, so the GEMM, most of a Winograd
+ * convolution's time, shrinks by 1.78x; its transforms cost more arithmetic per output (the
+ * matrices have entries 2, 4, 5 and 8) but store less (36 values per 16 outputs instead of 16 per
+ * 4). The interpolation points are 0, +-1, +-2 and infinity (Lavin and Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2016): in float32 its error is a few times F(2x2, 3x3)'s, still
+ * near 1e-6 of the output's scale on the seed CNN's layers (the kernel tests bound it by 1e-5).
+ * Every multiplication here is by a power of two, so it is exact, and each result is the same
+ * whichever runtime runs it (no fused multiply-add).
+ *
+ * B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ * A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * (G, the filter's transform, is in `winograd.ts`.)
+ *
+ * @module
+ */
+
+import { FuncBuilder, I32, V128 } from "./assembler.ts";
+import { PARAMS, reluIf, storeTail, tileCoords } from "./emit.ts";
+
+/** float32 bit patterns, for constant vectors (the builder has `i32x4.const`, not `f32x4`). */
+const F32_2 = 0x40000000, F32_4 = 0x40800000, F32_8 = 0x41000000;
+
+/** Emits `dst = [k, k, k, k]` for the float32 bit pattern `bits`. */
+function splatConst(f: FuncBuilder, dst: number, bits: number): void {
+  f.i32x4Const([bits, bits, bits, bits]).set(dst);
+}
+
+/**
+ * Emits o = B^T d for six vectors d (locals) into six locals o, as 20 vector operations:
+ * o0 = 4(d0 - d2) + (d4 - d2), o1 = (d3 + d4) - 4(d1 + d2), o2 = (d4 - d3) + 4(d1 - d2),
+ * o3 = (d4 - d2) + 2(d3 - d1), o4 = (d4 - d2) - 2(d3 - d1), o5 = 4(d1 - d3) + (d5 - d3).
+ */
+function inputTransform(
+  f: FuncBuilder,
+  d: readonly number[],
+  o: readonly number[],
+  two: number,
+  four: number,
+  tmp: readonly [number, number],
+): void {
+  const [a, b] = tmp;
+  const [d0, d1, d2, d3, d4, d5] = d as [number, number, number, number, number, number];
+  f.get(d4).get(d2).f32x4Sub().set(a);
+  f.get(d3).get(d1).f32x4Sub().get(two).f32x4Mul().set(b);
+  f.get(d0).get(d2).f32x4Sub().get(four).f32x4Mul().get(a).f32x4Add().set(o[0]!);
+  f.get(d3).get(d4).f32x4Add().get(d1).get(d2).f32x4Add().get(four).f32x4Mul().f32x4Sub()
+    .set(o[1]!);
+  f.get(d4).get(d3).f32x4Sub().get(d1).get(d2).f32x4Sub().get(four).f32x4Mul().f32x4Add()
+    .set(o[2]!);
+  f.get(a).get(b).f32x4Add().set(o[3]!);
+  f.get(a).get(b).f32x4Sub().set(o[4]!);
+  f.get(d1).get(d3).f32x4Sub().get(four).f32x4Mul().get(d5).get(d3).f32x4Sub().f32x4Add()
+    .set(o[5]!);
+}
+
+/**
+ * Emits y = A^T m for six vectors m (locals) into four locals y: with s = m1 + m2, d = m1 - m2,
+ * S = m3 + m4, D = m3 - m4: y0 = m0 + s + S, y1 = d + 2D, y2 = s + 4S, y3 = d + 8D + m5.
+ */
+function outputTransform(
+  f: FuncBuilder,
+  m: readonly number[],
+  y: readonly number[],
+  k: { two: number; four: number; eight: number },
+  tmp: readonly [number, number, number, number],
+): void {
+  const [s, d, S, D] = tmp;
+  const [m0, m1, m2, m3, m4, m5] = m as [number, number, number, number, number, number];
+  f.get(m1).get(m2).f32x4Add().set(s);
+  f.get(m1).get(m2).f32x4Sub().set(d);
+  f.get(m3).get(m4).f32x4Add().set(S);
+  f.get(m3).get(m4).f32x4Sub().set(D);
+  f.get(m0).get(s).f32x4Add().get(S).f32x4Add().set(y[0]!);
+  f.get(d).get(D).get(k.two).f32x4Mul().f32x4Add().set(y[1]!);
+  f.get(s).get(S).get(k.four).f32x4Mul().f32x4Add().set(y[2]!);
+  f.get(d).get(D).get(k.eight).f32x4Mul().f32x4Add().get(m5).f32x4Add().set(y[3]!);
+}
+
+/**
+ * wino4_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes): the
+ * F(4x4, 3x3) input transform V = B^T d B of tiles [t0, t0 + nT) (flat over n, th, tw with
+ * tH x tW tiles per image) of x (NHWC, C channels), vectorised over 4 channels. The 6x6 patch of
+ * tile (th, tw) starts at input (4th - padT, 4tw - padL); taps outside the image read the zeros
+ * at `zp` (at least 4C floats; an address select per tap and tile, no branches). Transform
+ * position xi = 6i + k goes to `V + xi * posBytes`, tile t - t0 `tileBytes` further: the
+ * forward GEMM's [36][T][Cp] (channels past C hold garbage no kept result depends on).
+ */
+export function wino4In(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(14).fill(I32));
+  const [V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes] = PARAMS;
+  const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
+  const n = f.local(I32), q = f.local(I32), ih0 = f.local(I32), iw0 = f.local(I32);
+  const base = f.local(I32), rowB = f.local(I32), pixB = f.local(I32), cv = f.local(I32);
+  const off = f.local(I32), vout = f.local(I32), addr = f.local(I32);
+  const rowOk = Array.from({ length: 6 }, () => f.local(I32));
+  const colOk = Array.from({ length: 6 }, () => f.local(I32));
+  const tap = Array.from({ length: 36 }, () => f.local(I32));
+  const d = Array.from({ length: 6 }, () => f.local(V128));
+  const e = Array.from({ length: 36 }, () => f.local(V128));
+  const o = Array.from({ length: 6 }, () => f.local(V128));
+  const two = f.local(V128), four = f.local(V128), ta = f.local(V128), tb = f.local(V128);
+  splatConst(f, two, F32_2);
+  splatConst(f, four, F32_4);
+  f.get(inW).get(C).mul().i32(2).shl().set(rowB);
+  f.get(C).i32(2).shl().set(pixB);
+  f.get(C).i32(3).add().i32(2).shrU().i32(4).shl().set(cv); // channel bytes, whole vectors
+  f.i32(0).set(tl);
+  f.block().loop(); // over tiles
+  f.get(tl).get(nT).geS().brIf(1);
+  f.get(t0).get(tl).add().set(t);
+  tileCoords(f, t, tH, tW, q, n, th, tw);
+  f.get(th).i32(2).shl().get(padT).sub().set(ih0);
+  f.get(tw).i32(2).shl().get(padL).sub().set(iw0);
+  for (let i = 0; i < 6; i++) {
+    // 0 <= ih0 + i < inH, as one unsigned compare
+    f.get(ih0).i32(i).add().get(inH).ltU().set(rowOk[i]!);
+    f.get(iw0).i32(i).add().get(inW).ltU().set(colOk[i]!);
+  }
+  f.get(x).get(n).get(inH).mul().get(ih0).add().get(inW).mul().get(iw0).add().get(pixB).mul()
+    .add().set(base);
+  // The 36 taps' addresses, once per tile.
+  for (let i = 0; i < 6; i++) {
+    for (let j = 0; j < 6; j++) {
+      f.get(base).i32(i).get(rowB).mul().add().i32(j).get(pixB).mul().add();
+      f.get(zp).get(rowOk[i]!).get(colOk[j]!).and().select().set(tap[i * 6 + j]!);
+    }
+  }
+  f.get(V).get(tl).get(tileBytes).mul().add().set(vout);
+  f.i32(0).set(off);
+  f.block().loop(); // over channel vectors
+  f.get(off).get(cv).geS().brIf(1);
+  // Columns first: e[i][j] = (B^T d)[i][j], column j of the patch loaded once; then rows,
+  // V[i][k] = (e B)[i][k], so the stores go in position order xi = 6i + k, one add apart.
+  for (let j = 0; j < 6; j++) {
+    for (let i = 0; i < 6; i++) f.get(tap[i * 6 + j]!).get(off).add().v128Load().set(d[i]!);
+    inputTransform(f, d, [0, 1, 2, 3, 4, 5].map((i) => e[i * 6 + j]!), two, four, [ta, tb]);
+  }
+  f.get(vout).get(off).add().set(addr);
+  for (let i = 0; i < 6; i++) {
+    inputTransform(f, e.slice(i * 6, i * 6 + 6), o, two, four, [ta, tb]);
+    for (let k = 0; k < 6; k++) {
+      f.get(addr).get(o[k]!).v128Store();
+      if (i < 5 || k < 5) f.get(addr).get(posBytes).add().set(addr);
+    }
+  }
+  f.get(off).i32(16).add().set(off);
+  f.br(0).end().end();
+  f.get(tl).i32(1).add().set(tl);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * wino4_out(y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool, arg, mask): the F(4x4, 3x3)
+ * output transform y = A^T m A + bias (then relu when `relu` is non-zero) of tiles [t0, t0 + nT),
+ * from M ([36][T][Np] floats, the GEMM's result) into y (NHWC, N channels). Outputs past outH or
+ * outW are not stored; a last partial channel vector is stored lane by lane. With `pool`
+ * non-zero, y is instead the 2x2 stride-2 max pooling of the output (floor(outH/2) x
+ * floor(outW/2)): each tile holds four whole windows, chosen as `maxpool_fwd` chooses (row-major,
+ * a later value only when strictly greater), and with `arg` non-zero the flat NHWC index of each
+ * chosen output goes to `arg` (int32, laid out as the pooled y), as `wino_out` writes it.
+ * Without `pool`, a non-zero `mask` (floats laid out as y) keeps each output only where its mask
+ * value is > 0, else stores 0: a relu's backward in the store of an input gradient, as in
+ * `wino_out`.
+ */
+export function wino4Out(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(16).fill(I32));
+  const [y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool, arg, mask] = PARAMS;
+  const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
+  const n = f.local(I32), q = f.local(I32), yb = f.local(I32), rowB = f.local(I32);
+  const pixB = f.local(I32), nv = f.local(I32), nlast = f.local(I32), v = f.local(I32);
+  const off = f.local(I32), mp = f.local(I32), xiB = f.local(I32), full = f.local(I32);
+  const addr = f.local(I32), rowE = f.local(I32), allOk = f.local(I32), pRowB = f.local(I32);
+  const rowOk = Array.from({ length: 4 }, () => f.local(I32));
+  const colOk = Array.from({ length: 4 }, () => f.local(I32));
+  const m = Array.from({ length: 36 }, () => f.local(V128));
+  const a = Array.from({ length: 24 }, () => f.local(V128));
+  const o = Array.from({ length: 16 }, () => f.local(V128));
+  const tmp = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)] as const;
+  const k = { two: f.local(V128), four: f.local(V128), eight: f.local(V128) };
+  const b = f.local(V128), best = f.local(V128), mk = f.local(V128), ib = f.local(V128);
+  const bi = f.local(V128), lanes = f.local(V128);
+  splatConst(f, k.two, F32_2);
+  splatConst(f, k.four, F32_4);
+  splatConst(f, k.eight, F32_8);
+  f.i32x4Const([0, 1, 2, 3]).set(lanes);
+  f.get(outW).get(N).mul().set(rowE);
+  f.get(rowE).i32(2).shl().set(rowB);
+  f.get(outW).i32(1).shrU().get(N).mul().i32(2).shl().set(pRowB);
+  f.get(N).i32(2).shl().set(pixB);
+  f.get(T).get(Np).mul().i32(2).shl().set(xiB);
+  f.get(N).i32(3).add().i32(2).shrU().set(nv);
+  f.get(N).get(nv).i32(1).sub().i32(2).shl().sub().set(nlast);
+  f.i32(0).set(tl);
+  f.block().loop(); // over tiles
+  f.get(tl).get(nT).geS().brIf(1);
+  f.get(t0).get(tl).add().set(t);
+  tileCoords(f, t, tH, tW, q, n, th, tw);
+  f.get(pool).if_();
+  // Pooled: window (wr, wc) of the tile is pooled output (2th + wr, 2tw + wc), which exists
+  // when it is below floor(outH/2) x floor(outW/2).
+  for (let i = 0; i < 2; i++) {
+    f.get(th).i32(1).shl().i32(i).add().get(outH).i32(1).shrU().ltS().set(rowOk[i]!);
+    f.get(tw).i32(1).shl().i32(i).add().get(outW).i32(1).shrU().ltS().set(colOk[i]!);
+  }
+  f.get(y).get(n).get(outH).i32(1).shrU().mul().get(th).i32(1).shl().add().get(outW).i32(1)
+    .shrU().mul().get(tw).i32(1).shl().add().get(pixB).mul().add().set(yb);
+  f.else_();
+  for (let i = 0; i < 4; i++) {
+    f.get(th).i32(2).shl().i32(i).add().get(outH).ltS().set(rowOk[i]!);
+    f.get(tw).i32(2).shl().i32(i).add().get(outW).ltS().set(colOk[i]!);
+  }
+  f.get(rowOk[3]!).get(colOk[3]!).and().set(allOk);
+  f.get(y).get(n).get(outH).mul().get(th).i32(2).shl().add().get(outW).mul().get(tw).i32(2).shl()
+    .add().get(pixB).mul().add().set(yb);
+  f.end();
+  f.i32(0).set(v);
+  f.block().loop(); // over channel vectors
+  f.get(v).get(nv).geS().brIf(1);
+  f.get(v).i32(4).shl().set(off);
+  f.get(M).get(tl).get(Np).mul().i32(2).shl().add().get(off).add().set(mp);
+  for (let xi = 0; xi < 36; xi++) {
+    f.get(mp).v128Load().set(m[xi]!);
+    if (xi < 35) f.get(mp).get(xiB).add().set(mp);
+  }
+  f.get(bias).get(off).add().v128Load().set(b);
+  // Columns first: a[r][j] = (A^T m)[r][j]; then rows: o[r][c] = (a A)[r][c] + bias, relu.
+  const col = Array.from({ length: 4 }, () => 0);
+  for (let j = 0; j < 6; j++) {
+    for (let r = 0; r < 4; r++) col[r] = a[r * 6 + j]!;
+    outputTransform(f, [0, 1, 2, 3, 4, 5].map((i) => m[i * 6 + j]!), col, k, tmp);
+  }
+  for (let r = 0; r < 4; r++) {
+    const row = o.slice(r * 4, r * 4 + 4);
+    outputTransform(f, a.slice(r * 6, r * 6 + 6), row, k, tmp);
+    for (const out of row) f.get(out).get(b).f32x4Add().set(out);
+    reluIf(f, relu, row);
+  }
+  f.get(v).i32(1).add().get(nv).ne().get(nlast).i32(4).eq().or().set(full);
+  const store = (vec: number) => storeTail(f, addr, vec, 0, () => f.get(full), nlast);
+  f.get(pool).if_();
+  for (let wr = 0; wr < 2; wr++) {
+    for (let wc = 0; wc < 2; wc++) {
+      const at = (dr: number, dc: number) => o[(2 * wr + dr) * 4 + 2 * wc + dc]!;
+      f.get(rowOk[wr]!).get(colOk[wc]!).and().if_();
+      f.get(yb).get(off).add();
+      if (wr === 1) f.get(pRowB).add();
+      if (wc === 1) f.get(pixB).add();
+      f.set(addr);
+      f.get(at(0, 0)).set(best);
+      f.get(arg).eqz().if_();
+      for (const [dr, dc] of [[0, 1], [1, 0], [1, 1]] as const) {
+        f.get(at(dr, dc)).get(best).f32x4Gt().set(mk);
+        f.get(at(dr, dc)).get(best).get(mk).v128Bitselect().set(best);
+      }
+      f.else_();
+      // The flat NHWC index of output (4th + 2wr, 4tw + 2wc) of image n, channels off/4 + lane.
+      f.get(n).get(outH).mul().get(th).i32(2).shl().i32(2 * wr).add().add().get(outW).mul()
+        .get(tw).i32(2).shl().i32(2 * wc).add().add().get(N).mul().get(off).i32(2).shrU().add()
+        .i32x4Splat().get(lanes).i32x4Add().tee(ib).set(bi);
+      for (const [dr, dc] of [[0, 1], [1, 0], [1, 1]] as const) {
+        f.get(at(dr, dc)).get(best).f32x4Gt().set(mk);
+        f.get(at(dr, dc)).get(best).get(mk).v128Bitselect().set(best);
+        f.get(ib);
+        if (dr === 1 && dc === 1) f.get(rowE).get(N).add();
+        else if (dr === 1) f.get(rowE);
+        else f.get(N);
+        f.i32x4Splat().i32x4Add().get(bi).get(mk).v128Bitselect().set(bi);
+      }
+      // The argmax at the same offset from `arg` as the pooled value from y.
+      f.get(addr).get(arg).add().get(y).sub().set(addr);
+      store(bi);
+      f.get(addr).get(y).add().get(arg).sub().set(addr);
+      f.end();
+      store(best);
+      f.end();
+    }
+  }
+  f.else_();
+  const emit = (r: number, c: number) => {
+    f.get(yb).get(off).add();
+    if (r > 0) f.get(rowB).i32(r).mul().add();
+    if (c > 0) f.get(pixB).i32(c).mul().add();
+    f.set(addr);
+    const out = o[r * 4 + c]!;
+    f.get(mask).if_();
+    // (a partial last vector reads past the mask's end into the allocation's slack)
+    f.get(out).get(mask).get(addr).add().get(y).sub().v128Load().v128Zero().f32x4Gt().v128And();
+    f.set(out);
+    f.end();
+    store(out);
+  };
+  f.get(allOk).if_();
+  for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) emit(r, c);
+  f.else_();
+  // A partial tile (outH or outW not a multiple of 4): only the outputs inside.
+  for (let r = 0; r < 4; r++) {
+    for (let c = 0; c < 4; c++) {
+      f.get(rowOk[r]!).get(colOk[c]!).and().if_();
+      emit(r, c);
+      f.end();
+    }
+  }
+  f.end();
+  f.end();
+  f.get(v).i32(1).add().set(v);
+  f.br(0).end().end();
+  f.get(tl).i32(1).add().set(tl);
+  f.br(0).end().end();
+  return f;
+}
