@@ -47,6 +47,7 @@
 import { assembleModule, FuncBuilder, I32, type ModuleFunc, V128 } from "./assembler.ts";
 import {
   firstOf,
+  gatherPair,
   type Indices,
   madd,
   minDiff,
@@ -55,7 +56,7 @@ import {
   storeTail,
   tileCoords,
 } from "./emit.ts";
-import { wino4In, wino4Out } from "./winograd4_codegen.ts";
+import { wino4Filter, wino4In, wino4Out } from "./winograd4_codegen.ts";
 
 /** Register-tile sizes: `rows` output pixels (or taps) by `vecs` vectors of 4 output channels. */
 export interface Tile {
@@ -1664,18 +1665,6 @@ function denseDw(relaxed: boolean): FuncBuilder {
 const F64X2_HALF: [number, number, number, number] = [0, 0x3fe00000, 0, 0x3fe00000];
 
 /**
- * Emits the f64x2 of the floats at byte addresses `a` and `b` (pushed by the callbacks): two
- * splat loads, a shuffle, a promotion (exact). The Winograd filter transforms read each channel
- * pair's values this way, so one kernel serves every stride of the filter's layout.
- */
-function gatherPair(f: FuncBuilder, a: () => void, b: () => void): void {
-  a();
-  f.v128Load32Splat();
-  b();
-  f.v128Load32Splat().f32x4Shuffle([0, 4, 0, 4]).f64x2PromoteLowF32x4();
-}
-
-/**
  * wino_filter(dst, w, C, N, cStride, nStride, flip, vecs, c0, c1, nEven): `winogradFilter`
  * (winograd.ts) for the input channels [c0, c1) and the output channels [0, nEven) (nEven even),
  * two output channels at a time in float64 lanes with its operations in its order, so bitwise
@@ -2036,6 +2025,7 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: winoGemm(ft, firstGemm), exportName: "wino_gemm" });
   funcs.push({ body: wino4In(), exportName: "wino4_in" });
   funcs.push({ body: wino4Out(), exportName: "wino4_out" });
+  funcs.push({ body: wino4Filter(), exportName: "wino4_filter" });
   funcs.push({ body: relu(false), exportName: "relu_fwd" });
   funcs.push({ body: relu(true), exportName: "relu_bwd" });
   funcs.push({ body: maxPoolFwd(), exportName: "maxpool_fwd" });

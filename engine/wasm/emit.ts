@@ -125,3 +125,23 @@ export function minDiff(f: FuncBuilder, dst: number, cap: number, a: number, b: 
   f.get(a).get(b).sub().set(dst);
   f.i32(cap).get(dst).get(dst).i32(cap).gtS().select().set(dst);
 }
+
+/**
+ * Emits the f64x2 of the floats at byte addresses `a` and `b` (pushed by the callbacks): two
+ * splat loads, a shuffle, a promotion (exact). The Winograd filter transforms read each channel
+ * pair's values this way, so one kernel serves every stride of the filter's layout.
+ */
+export function gatherPair(f: FuncBuilder, a: () => void, b: () => void): void {
+  a();
+  f.v128Load32Splat();
+  b();
+  f.v128Load32Splat().f32x4Shuffle([0, 4, 0, 4]).f64x2PromoteLowF32x4();
+}
+
+/** The four i32 lanes of the f64x2 constant [v, v] (for `i32x4.const`). */
+export function f64x2Bits(v: number): [number, number, number, number] {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, v, true);
+  const lo = view.getInt32(0, true), hi = view.getInt32(4, true);
+  return [lo, hi, lo, hi];
+}

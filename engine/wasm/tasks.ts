@@ -210,6 +210,19 @@ export interface KernelExports {
     c1: number,
     nEven: number,
   ): void;
+  wino4_filter(
+    dst: number,
+    w: number,
+    C: number,
+    N: number,
+    cStride: number,
+    nStride: number,
+    flip: number,
+    vecs: number,
+    c0: number,
+    c1: number,
+    nEven: number,
+  ): void;
   wino_filter_grad(
     dw: number,
     acc: number,
@@ -314,8 +327,8 @@ export const TASK_RMSPROP = 10;
 export const TASK_DENSE_DW = 11;
 /**
  * The Winograd filter transforms, split by input channels: [kind, 0, dst, w, C, N, cStride,
- * nStride, flip, vecs] (`wino_filter`) or [kind, 1, dw, acc, C, N, Np, B] (`wino_filter_grad`);
- * N's last channel when odd is left to the caller.
+ * nStride, flip, vecs] (`wino_filter`; with 2 instead of 0, `wino4_filter`) or [kind, 1, dw,
+ * acc, C, N, Np, B] (`wino_filter_grad`); N's last channel when odd is left to the caller.
  */
 export const TASK_WINO_FILTER = 12;
 /**
@@ -726,6 +739,8 @@ export function runTask(
       if (c1 <= c0) return;
       if (a[1] === 0) {
         k.wino_filter(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, c0, c1, nEven);
+      } else if (a[1] === 2) {
+        k.wino4_filter(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, c0, c1, nEven);
       } else {
         k.wino_filter_grad(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, c0, c1, nEven);
       }

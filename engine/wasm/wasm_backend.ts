@@ -706,28 +706,27 @@ class WasmBackendImpl implements WasmBackend {
     const { C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4);
     const P = m === 4 ? 36 : 16; // transform positions
-    // The transformed filter, packed as packForward would pack a (P*C) x N matrix. F(2x2, 3x3):
-    // pairs of output channels in WebAssembly, the last one when N is odd and the zero columns
-    // past N in TypeScript (bitwise the same arithmetic). F(4x4, 3x3): all in TypeScript.
+    // The transformed filter, packed as packForward would pack a (P*C) x N matrix: pairs of
+    // output channels in WebAssembly, the last one when N is odd and the zero columns past N
+    // in TypeScript (bitwise the same arithmetic).
     const wp = this.scratch.get("wp", P * C * Np * 4);
     const vecs = this.fwdTile.vecs, even = N & ~1;
-    if (m === 4) {
-      winogradFilter4(this.heap.f32(wp, P * C * Np), C, N, w, cStride, nStride, flip, vecs);
-    } else {
-      if (even > 0) {
-        const ft = this.newTask(TASK_WINO_FILTER);
-        ft[2] = wp;
-        ft[3] = this.input(w, 9 * C * N, "w");
-        ft[4] = C;
-        ft[5] = N;
-        ft[6] = cStride;
-        ft[7] = nStride;
-        ft[8] = flip ? 1 : 0;
-        ft[9] = vecs;
-        this.runFilterTask(ft, C, N);
-      }
-      winogradFilter(this.heap.f32(wp, 16 * C * Np), C, N, w, cStride, nStride, flip, vecs, even);
+    if (even > 0) {
+      const ft = this.newTask(TASK_WINO_FILTER);
+      ft[1] = m === 4 ? 2 : 0;
+      ft[2] = wp;
+      ft[3] = this.input(w, 9 * C * N, "w");
+      ft[4] = C;
+      ft[5] = N;
+      ft[6] = cStride;
+      ft[7] = nStride;
+      ft[8] = flip ? 1 : 0;
+      ft[9] = vecs;
+      this.runFilterTask(ft, C, N);
     }
+    const u = this.heap.f32(wp, P * C * Np);
+    if (m === 4) winogradFilter4(u, C, N, w, cStride, nStride, flip, vecs, even);
+    else winogradFilter(u, C, N, w, cStride, nStride, flip, vecs, even);
     const bp = this.packBias(bias, N);
     const bz = this.zeros(Math.max(Cp, Np));
     const tiles = g.batch * Math.ceil(g.outH / m) * Math.ceil(g.outW / m);
@@ -795,7 +794,7 @@ class WasmBackendImpl implements WasmBackend {
   private runFilterTask(t: Int32Array, C: number, N: number): void {
     const parallel = C * N >= WINO_FILTER_PAR_MIN_PAIRS;
     t[A_CHUNKS] = Math.min(C, this.chunks(parallel));
-    this.pool.run(t[1] === 0 ? "winogradFilter" : "winogradFilterGradient", t, parallel);
+    this.pool.run(t[1] === 1 ? "winogradFilterGradient" : "winogradFilter", t, parallel);
   }
 
   /** Byte pointer of `n` zero floats in shared memory (the Winograd kernels' zero taps). */

@@ -182,7 +182,9 @@ function gradRow(
  * the packed layout of the forward's GEMM as `winogradFilter` writes F(2x2, 3x3)'s: a (36*C) x N
  * matrix, row xi*C + c for position xi = 6i + k, in column blocks of `vecs` vectors, columns
  * past N zero. The taps are read as `winogradFilter` reads them (`cStride`, `nStride`, `flip`).
- * Computed in float64, rounded once.
+ * Computed in float64, rounded once. Only the output channels (columns) in [n0, n1) are written;
+ * the wasm backend runs the even part of the range in WebAssembly (`wino4_filter`, bitwise this
+ * function) and the rest here.
  *
  * G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
  *
@@ -208,12 +210,14 @@ export function winogradFilter4(
   nStride: number,
   flip: boolean,
   vecs: number,
+  n0 = 0,
+  n1 = Math.ceil(N / 4) * 4,
 ): void {
   const K = 36 * C, plane = C * N, nVec = Math.ceil(N / 4);
   const taps = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((t) => (flip ? 8 - t : t) * plane);
   const gg = new Float64Array(18); // G g, 6 x 3
   const g = new Float64Array(9);
-  for (let n = 0; n < nVec * 4; n++) {
+  for (let n = n0; n < n1; n++) {
     const cb = Math.floor(n / (4 * vecs)) * vecs, width = Math.min(vecs, nVec - cb) * 4;
     const col = K * cb * 4 + (n - cb * 4), step = C * width;
     for (let c = 0; c < C; c++) {

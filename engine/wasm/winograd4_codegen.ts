@@ -22,7 +22,7 @@
  */
 
 import { FuncBuilder, I32, V128 } from "./assembler.ts";
-import { PARAMS, reluIf, storeTail, tileCoords } from "./emit.ts";
+import { f64x2Bits, gatherPair, PARAMS, reluIf, storeTail, tileCoords } from "./emit.ts";
 
 /** float32 bit patterns, for constant vectors (the builder has `i32x4.const`, not `f32x4`). */
 const F32_2 = 0x40000000, F32_4 = 0x40800000, F32_8 = 0x41000000;
@@ -313,6 +313,107 @@ export function wino4Out(): FuncBuilder {
   f.get(v).i32(1).add().set(v);
   f.br(0).end().end();
   f.get(tl).i32(1).add().set(tl);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * Emits G a for the f64x2 locals a = (a0, a1, a2) into six f64x2 locals, with the operations of
+ * `winograd.ts`'s `transformG` in its order (so bitwise its float64 results): s = a0 + a2, then
+ * a0/4, (s + a1)/-6, (s - a1)/-6, a0/24 + a1/12 + a2/6, a0/24 - a1/12 + a2/6, a2. (x/-6 is
+ * -(x/6) exactly: division rounds symmetrically.)
+ */
+function filterTransform(
+  f: FuncBuilder,
+  a: readonly number[],
+  out: readonly number[],
+  k: Record<"q4" | "m6" | "q24" | "q12" | "q6", number>,
+  s: number,
+): void {
+  const [a0, a1, a2] = a as [number, number, number];
+  f.get(a0).get(a2).f64x2Add().set(s);
+  f.get(a0).get(k.q4).f64x2Div().set(out[0]!);
+  f.get(s).get(a1).f64x2Add().get(k.m6).f64x2Div().set(out[1]!);
+  f.get(s).get(a1).f64x2Sub().get(k.m6).f64x2Div().set(out[2]!);
+  f.get(a0).get(k.q24).f64x2Div().get(a1).get(k.q12).f64x2Div().f64x2Add();
+  f.get(a2).get(k.q6).f64x2Div().f64x2Add().set(out[3]!);
+  f.get(a0).get(k.q24).f64x2Div().get(a1).get(k.q12).f64x2Div().f64x2Sub();
+  f.get(a2).get(k.q6).f64x2Div().f64x2Add().set(out[4]!);
+  f.get(a2).set(out[5]!);
+}
+
+/**
+ * wino4_filter(dst, w, C, N, cStride, nStride, flip, vecs, c0, c1, nEven): `winogradFilter4`
+ * (winograd.ts) for the input channels [c0, c1) and the output channels [0, nEven) (nEven even),
+ * two output channels at a time in float64 lanes, bitwise its result: U = G g G^T of each 3x3
+ * filter into the forward GEMM's packed (36C) x N layout, in column blocks of `vecs` vectors.
+ * Participants split the input channels, as for `wino_filter`.
+ */
+export function wino4Filter(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
+  const [dst, w, C, N, cStride, nStride, flip, vecs, c0, c1, nEven] = PARAMS;
+  const n = f.local(I32), c = f.local(I32), cb = f.local(I32), width = f.local(I32);
+  const col = f.local(I32), stepB = f.local(I32), b0 = f.local(I32), b1 = f.local(I32);
+  const at = f.local(I32), plane = f.local(I32), nVec = f.local(I32);
+  const tap = Array.from({ length: 9 }, () => f.local(I32));
+  const g = Array.from({ length: 9 }, () => f.local(V128));
+  const gg = Array.from({ length: 18 }, () => f.local(V128)); // G g, 6 x 3
+  const u = Array.from({ length: 6 }, () => f.local(V128));
+  const s = f.local(V128);
+  const k = {
+    q4: f.local(V128),
+    m6: f.local(V128),
+    q24: f.local(V128),
+    q12: f.local(V128),
+    q6: f.local(V128),
+  };
+  const consts: [number, number][] = [[k.q4, 4], [k.m6, -6], [k.q24, 24], [k.q12, 12], [k.q6, 6]];
+  for (const [local, v] of consts) f.i32x4Const(f64x2Bits(v)).set(local);
+  f.get(C).get(N).mul().i32(2).shl().set(plane);
+  f.get(N).i32(3).add().i32(2).shrU().set(nVec);
+  for (let t = 0; t < 9; t++) {
+    // byte offset of tap t: (flip ? 8 - t : t) planes
+    f.i32(8 - t).i32(t).get(flip).select().get(plane).mul().set(tap[t]!);
+  }
+  f.get(c0).set(c);
+  f.block().loop(); // input channels
+  f.get(c).get(c1).geS().brIf(1);
+  f.i32(0).set(n);
+  f.block().loop(); // output channel pairs
+  f.get(n).get(nEven).geS().brIf(1);
+  f.get(n).get(vecs).i32(2).shl().divU().get(vecs).mul().set(cb);
+  f.get(nVec).get(cb).sub().set(width);
+  f.get(vecs).get(width).get(width).get(vecs).gtS().select().i32(2).shl().set(width);
+  // column of n: K * cb * 4 + (n - cb * 4) with K = 36C rows
+  f.get(C).i32(36).mul().get(cb).mul().i32(2).shl().get(n).add().get(cb).i32(2).shl().sub()
+    .set(col);
+  f.get(C).get(width).mul().i32(2).shl().set(stepB);
+  f.get(w).get(c).get(cStride).mul().get(n).get(nStride).mul().add().i32(2).shl().add().set(b0);
+  f.get(b0).get(nStride).i32(2).shl().add().set(b1);
+  for (let t = 0; t < 9; t++) {
+    gatherPair(f, () => f.get(b0).get(tap[t]!).add(), () => f.get(b1).get(tap[t]!).add());
+    f.set(g[t]!);
+  }
+  for (let j = 0; j < 3; j++) {
+    filterTransform(
+      f,
+      [g[j]!, g[3 + j]!, g[6 + j]!],
+      [0, 1, 2, 3, 4, 5].map((i) => gg[i * 3 + j]!),
+      k,
+      s,
+    );
+  }
+  f.get(dst).get(col).get(c).get(width).mul().add().i32(2).shl().add().set(at);
+  for (let i = 0; i < 6; i++) {
+    filterTransform(f, gg.slice(i * 3, i * 3 + 3), u, k, s);
+    for (let j = 0; j < 6; j++) {
+      f.get(at).get(u[j]!).f32x4DemoteF64x2Zero().v128Store64Lane(0);
+      if (i < 5 || j < 5) f.get(at).get(stepB).add().set(at);
+    }
+  }
+  f.get(n).i32(2).add().set(n);
+  f.br(0).end().end();
+  f.get(c).i32(1).add().set(c);
   f.br(0).end().end();
   return f;
 }

@@ -26,6 +26,7 @@ import {
   createWasmBackend,
   isWasmBackend,
   type WasmBackend,
+  type WasmBackendOptions,
 } from "../../../engine/wasm/wasm_backend.ts";
 
 /** Deterministic values in [-1, 1), with some exact zeros (as after a relu). */
@@ -63,8 +64,13 @@ function close(a: Float32Array, b: Float32Array, what: string): void {
  * A WASM backend that splits every call, however small, between its participants (the default
  * runs small calls on the main thread alone, which would leave the split untested here).
  */
-async function wasm(workers: number, relaxed: boolean, timeoutMs?: number): Promise<WasmBackend> {
-  const split = { parallelMinMacs: 0, parallelMinElements: 0 };
+async function wasm(
+  workers: number,
+  relaxed: boolean,
+  timeoutMs?: number,
+  options: WasmBackendOptions = {},
+): Promise<WasmBackend> {
+  const split = { parallelMinMacs: 0, parallelMinElements: 0, ...options };
   const be = await createWasmBackend(
     timeoutMs === undefined
       ? { workers, relaxed, ...split }
@@ -209,20 +215,24 @@ Deno.test("LEB128 encodings", () => {
 
 for (const relaxed of [true, false]) {
   for (const workers of [1, 2]) {
-    Deno.test({
-      name: `wasm kernels equal the naive twins (relaxed=${relaxed}, workers=${workers})`,
-      ignore: !available || (relaxed && !relaxedSimdSupported()),
-      fn: async () => {
-        const be = await wasm(workers, relaxed);
-        try {
-          assert.equal(be.relaxed, relaxed);
-          CONV_CASES.forEach((c, i) => checkConv(be, c, 100 * i + 7));
-          DENSE_CASES.forEach((c, i) => checkDense(be, c, 1000 + 10 * i));
-        } finally {
-          be.dispose();
-        }
-      },
-    });
+    // winograd4: false keeps every Winograd forward and input gradient on F(2x2, 3x3).
+    for (const winograd4 of [true, false]) {
+      Deno.test({
+        name:
+          `wasm kernels equal the naive twins (relaxed=${relaxed}, workers=${workers}, winograd4=${winograd4})`,
+        ignore: !available || (relaxed && !relaxedSimdSupported()),
+        fn: async () => {
+          const be = await wasm(workers, relaxed, undefined, { winograd4 });
+          try {
+            assert.equal(be.relaxed, relaxed);
+            CONV_CASES.forEach((c, i) => checkConv(be, c, 100 * i + 7));
+            DENSE_CASES.forEach((c, i) => checkDense(be, c, 1000 + 10 * i));
+          } finally {
+            be.dispose();
+          }
+        },
+      });
+    }
   }
 }
 
@@ -398,7 +408,12 @@ Deno.test({
       [2, 9, 9, 6, 8, [3, 3], 2, "same"],
       [2, 8, 8, 1, 4, [3, 3], 1, "valid"],
     ];
-    const backends: Backend[] = [cpuBackend, await wasm(1, true), await wasm(2, true)];
+    const backends: Backend[] = [
+      cpuBackend,
+      await wasm(1, true),
+      await wasm(2, true),
+      await wasm(2, true, undefined, { winograd4: false }),
+    ];
     try {
       for (const be of backends) {
         for (const [n, h, w, inC, outC, k, stride, padding] of cases) {
@@ -459,7 +474,12 @@ Deno.test({
       [4, 28, 28, 1, 32, [3, 3], "valid"],
       [2, 11, 10, 5, 7, [5, 5], "same"],
     ];
-    const backends: Backend[] = [cpuBackend, await wasm(1, true), await wasm(2, true)];
+    const backends: Backend[] = [
+      cpuBackend,
+      await wasm(1, true),
+      await wasm(2, true),
+      await wasm(2, true, undefined, { winograd4: false }),
+    ];
     try {
       for (const be of backends) {
         for (const [n, h, w, inC, outC, k, padding] of cases) {

@@ -1,7 +1,7 @@
 /**
- * The Winograd filter transforms in WebAssembly (`wino_filter`, `wino_filter_grad`: float64
+ * The Winograd filter transforms in WebAssembly (`wino_filter`, `wino4_filter`, `wino_filter_grad`: float64
  * lanes, two output channels at a time) against the TypeScript ones (`winogradFilter`,
- * `winogradFilterGradient`), which they must equal bitwise: on odd and even channel counts (the
+ * `winogradFilter4`, `winogradFilterGradient`), which they must equal bitwise: on odd and even channel counts (the
  * kernels take the pairs, TypeScript the last odd channel), both filter layouts (the forward's
  * and the input gradient's flipped, transposed one), column blocks of 1-3 vectors, and values
  * of every magnitude.
@@ -12,7 +12,11 @@
 import assert from "node:assert/strict";
 import { defaultTiles, generateKernelModule, simdSupported } from "../../../engine/wasm/codegen.ts";
 import type { KernelExports } from "../../../engine/wasm/tasks.ts";
-import { winogradFilter, winogradFilterGradient } from "../../../engine/wasm/winograd.ts";
+import {
+  winogradFilter,
+  winogradFilter4,
+  winogradFilterGradient,
+} from "../../../engine/wasm/winograd.ts";
 
 const available = simdSupported();
 
@@ -48,36 +52,42 @@ function firstDifference(a: Float32Array, b: Float32Array): number {
   return a.findIndex((v, i) => !Object.is(v, b[i]));
 }
 
-Deno.test({
-  name: "wino_filter equals winogradFilter bitwise (odd N, both layouts, 1-3 vector blocks)",
-  ignore: !available,
-  async fn() {
-    const { k, memory } = await kernels();
-    for (const [C, N] of SHAPES) {
-      for (const flip of [false, true]) {
-        for (const vecs of [1, 2, 3]) {
-          const Np = Math.ceil(N / 4) * 4, size = 16 * C * Np;
-          const w = values(9 * C * N, C * 100 + N);
-          // the forward reads w[tap][c][n]; the input gradient the flipped w[tap][n][c]
-          const [cStride, nStride] = flip ? [1, C] : [N, 1];
-          const expected = new Float32Array(size).fill(NaN);
-          winogradFilter(expected, C, N, w, cStride, nStride, flip, vecs);
-          const wAt = 64, dst = wAt + w.length * 4 + 64;
-          new Float32Array(memory.buffer, wAt, w.length).set(w);
-          const got = new Float32Array(memory.buffer, dst, size).fill(NaN);
-          const even = N & ~1;
-          // in two ranges of input channels, as two participants would
-          const half = C >> 1;
-          k.wino_filter(dst, wAt, C, N, cStride, nStride, flip ? 1 : 0, vecs, 0, half, even);
-          k.wino_filter(dst, wAt, C, N, cStride, nStride, flip ? 1 : 0, vecs, half, C, even);
-          winogradFilter(got, C, N, w, cStride, nStride, flip, vecs, even);
-          const bad = firstDifference(got, expected);
-          assert.equal(bad, -1, `C=${C} N=${N} flip=${flip} vecs=${vecs}: element ${bad}`);
+for (const m of [2, 4] as const) {
+  const kernel = m === 4 ? "wino4_filter" : "wino_filter";
+  const reference = m === 4 ? winogradFilter4 : winogradFilter;
+  const P = m === 4 ? 36 : 16;
+  Deno.test({
+    name: `${kernel} equals ${reference.name} bitwise (odd N, both layouts, 1-3 vector blocks)`,
+    ignore: !available,
+    async fn() {
+      const { k, memory } = await kernels();
+      for (const [C, N] of SHAPES) {
+        for (const flip of [false, true]) {
+          for (const vecs of [1, 2, 3]) {
+            const Np = Math.ceil(N / 4) * 4, size = P * C * Np;
+            const w = values(9 * C * N, C * 100 + N);
+            // the forward reads w[tap][c][n]; the input gradient the flipped w[tap][n][c]
+            const [cStride, nStride] = flip ? [1, C] : [N, 1];
+            const expected = new Float32Array(size).fill(NaN);
+            reference(expected, C, N, w, cStride, nStride, flip, vecs);
+            const wAt = 64, dst = wAt + w.length * 4 + 64;
+            new Float32Array(memory.buffer, wAt, w.length).set(w);
+            const got = new Float32Array(memory.buffer, dst, size).fill(NaN);
+            const even = N & ~1;
+            // in two ranges of input channels, as two participants would
+            const half = C >> 1;
+            for (const [c0, c1] of [[0, half], [half, C]]) {
+              k[kernel](dst, wAt, C, N, cStride, nStride, flip ? 1 : 0, vecs, c0!, c1!, even);
+            }
+            reference(got, C, N, w, cStride, nStride, flip, vecs, even);
+            const bad = firstDifference(got, expected);
+            assert.equal(bad, -1, `C=${C} N=${N} flip=${flip} vecs=${vecs}: element ${bad}`);
+          }
         }
       }
-    }
-  },
-});
+    },
+  });
+}
 
 Deno.test({
   name: "wino_filter_grad equals winogradFilterGradient bitwise (odd N, blocks of 4-12)",
