@@ -56,7 +56,7 @@ import {
   storeTail,
   tileCoords,
 } from "./emit.ts";
-import { wino4Filter, wino4In, wino4Out } from "./winograd4_codegen.ts";
+import { wino4Dy, wino4Filter, wino4FilterGrad, wino4In, wino4Out } from "./winograd4_codegen.ts";
 
 /** Register-tile sizes: `rows` output pixels (or taps) by `vecs` vectors of 4 output channels. */
 export interface Tile {
@@ -1214,16 +1214,17 @@ function winoDy(): FuncBuilder {
 }
 
 /**
- * wino_dw(acc, V, dMT, nT, T, Cp, Np): the batched GEMM of the Winograd kernel gradient,
- * dU[xi] += V[xi]^T dM[xi] for the 16 transform positions, over the nT tiles of a block: the
- * kernel gradient's own tiles (`dwTile`, `rows` channels of dMT broadcast x B = 4*vecs packed
- * channels of V), so it runs at the speed of the direct kernel gradient on 2.25x fewer
- * multiply-adds. V is wino_in's packed layout [16][ceil(Cp/B)][T][B], dMT wino_dy's
- * [16][Np][T]; `acc` is [16][ceil(Cp/B)][Np][B] floats (lanes past Cp hold garbage).
+ * wino_dw(acc, V, dMT, nT, T, Cp, Np, P): the batched GEMM of the Winograd kernel gradient,
+ * dU[xi] += V[xi]^T dM[xi] for the P transform positions (16 for F(2x2, 3x3), 36 for
+ * F(4x4, 3x3)), over the nT tiles of a block: the kernel gradient's own tiles (`dwTile`, `rows`
+ * channels of dMT broadcast x B = 4*vecs packed channels of V), so it runs at the speed of the
+ * direct kernel gradient on 2.25x (4x) fewer multiply-adds. V is `wino_in`'s (`wino4_in`'s)
+ * packed layout [P][ceil(Cp/B)][T][B], dMT `wino_dy`'s (`wino4_dy`'s) [P][Np][T]; `acc` is
+ * [P][ceil(Cp/B)][Np][B] floats (lanes past Cp hold garbage).
  */
 function winoDw(tile: Tile, firstTile: number): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(7).fill(I32));
-  const [acc, V, dMT, nT, T, Cp, Np] = PARAMS;
+  const f = new FuncBuilder(new Array<typeof I32>(8).fill(I32));
+  const [acc, V, dMT, nT, T, Cp, Np, P] = PARAMS;
   const R = tile.rows, B = tile.vecs * 4;
   const nTB = f.local(I32), p = f.local(I32), tb = f.local(I32), co = f.local(I32);
   const rr = f.local(I32), wp = f.local(I32), accRow = f.local(I32), aP = f.local(I32);
@@ -1234,7 +1235,7 @@ function winoDw(tile: Tile, firstTile: number): FuncBuilder {
   f.get(Np).i32(B * 4).mul().set(accBlock);
   f.i32(0).set(p);
   f.block().loop();
-  f.get(p).i32(16).geS().brIf(1);
+  f.get(p).get(P).geS().brIf(1);
   f.get(dMT).get(p).get(Np).mul().get(rowT).mul().add().set(aP);
   f.i32(0).set(tb);
   f.block().loop();
@@ -1983,7 +1984,8 @@ function rmsprop(): FuncBuilder {
 /**
  * Assembles the kernel module. Exports `conv_plan`, `conv_dw`, `conv_dw_taps`,
  * `conv_dw_direct`, `conv_c1`, `colsum`, `wino_in`, `wino_out`, `wino_dy`, `wino_dw`,
- * `wino_gemm`, `wino4_in`, `wino4_out` (`winograd4_codegen.ts`),
+ * `wino_gemm`, `wino4_in`, `wino4_out`, `wino4_dy`, `wino4_filter`, `wino4_filter_grad`
+ * (`winograd4_codegen.ts`),
  * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd`, `maxpool_bwd2`, `vsum`, `rmsprop`, `pack`,
  * `dense_dw`,
  * `wino_filter` and `wino_filter_grad` (see the drivers' docs above
@@ -2026,6 +2028,8 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: wino4In(), exportName: "wino4_in" });
   funcs.push({ body: wino4Out(), exportName: "wino4_out" });
   funcs.push({ body: wino4Filter(), exportName: "wino4_filter" });
+  funcs.push({ body: wino4Dy(), exportName: "wino4_dy" });
+  funcs.push({ body: wino4FilterGrad(), exportName: "wino4_filter_grad" });
   funcs.push({ body: relu(false), exportName: "relu_fwd" });
   funcs.push({ body: relu(true), exportName: "relu_bwd" });
   funcs.push({ body: maxPoolFwd(), exportName: "maxpool_fwd" });

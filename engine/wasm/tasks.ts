@@ -115,7 +115,42 @@ export interface KernelExports {
     tH: number,
     tW: number,
   ): void;
-  wino_dw(acc: number, V: number, dMT: number, nT: number, T: number, Cp: number, Np: number): void;
+  wino_dw(
+    acc: number,
+    V: number,
+    dMT: number,
+    nT: number,
+    T: number,
+    Cp: number,
+    Np: number,
+    P: number,
+  ): void;
+  wino4_dy(
+    dMT: number,
+    dy: number,
+    zp: number,
+    t0: number,
+    nT: number,
+    T: number,
+    outH: number,
+    outW: number,
+    N: number,
+    Np: number,
+    tH: number,
+    tW: number,
+    tmp: number,
+  ): void;
+  wino4_filter_grad(
+    dw: number,
+    acc: number,
+    C: number,
+    N: number,
+    Np: number,
+    B: number,
+    c0: number,
+    c1: number,
+    nEven: number,
+  ): void;
   wino_gemm(
     M: number,
     V: number,
@@ -143,6 +178,8 @@ export interface KernelExports {
     padL: number,
     zp: number,
     tileBytes: number,
+    blk: number,
+    blkExtra: number,
   ): void;
   wino4_out(
     y: number,
@@ -328,7 +365,8 @@ export const TASK_DENSE_DW = 11;
 /**
  * The Winograd filter transforms, split by input channels: [kind, 0, dst, w, C, N, cStride,
  * nStride, flip, vecs] (`wino_filter`; with 2 instead of 0, `wino4_filter`) or [kind, 1, dw,
- * acc, C, N, Np, B] (`wino_filter_grad`); N's last channel when odd is left to the caller.
+ * acc, C, N, Np, B] (`wino_filter_grad`; with 3 instead of 1, `wino4_filter_grad`); N's last
+ * channel when odd is left to the caller.
  */
 export const TASK_WINO_FILTER = 12;
 /**
@@ -527,17 +565,22 @@ export const WD = {
   B: 22,
   hasDb: 23,
   pixels: 24,
+  /** 1: F(4x4, 3x3) (`wino4_in`, `wino4_dy`, 36 positions, 4x4 output tiles). */
+  f4: 25,
 } as const;
 
 /** Float count of a Winograd kernel gradient's accumulators (without the bias sums). */
-export function winoDwMainFloats(Cp: number, Np: number, B: number): number {
-  return 16 * Math.ceil(Cp / B) * Np * B;
+export function winoDwMainFloats(Cp: number, Np: number, B: number, P = 16): number {
+  return P * Math.ceil(Cp / B) * Np * B;
 }
 
 /** Float count of a Winograd kernel-gradient block's work area: V, then dMT. */
-export function winoDwWorkFloats(T: number, Cp: number, Np: number, B: number): number {
-  return 16 * T * (Math.ceil(Cp / B) * B + Np);
+export function winoDwWorkFloats(T: number, Cp: number, Np: number, B: number, P = 16): number {
+  return P * T * (Math.ceil(Cp / B) * B + Np) + (P === 36 ? WINO4_DY_TMP_FLOATS : 0);
 }
+
+/** Floats of `wino4_dy`'s per-participant scratch (4 tiles x 36 vectors), after dMT. */
+export const WINO4_DY_TMP_FLOATS = 4 * 36 * 4;
 
 /** Slots of a max-pooling forward task (`maxpool_fwd`'s parameters, pixels split). */
 export const MP = {
@@ -741,6 +784,8 @@ export function runTask(
         k.wino_filter(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, c0, c1, nEven);
       } else if (a[1] === 2) {
         k.wino4_filter(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, c0, c1, nEven);
+      } else if (a[1] === 3) {
+        k.wino4_filter_grad(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, c0, c1, nEven);
       } else {
         k.wino_filter_grad(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, c0, c1, nEven);
       }
@@ -826,7 +871,7 @@ function runWinograd(
   for (let b = b0; b < b1; b++) {
     const t0 = b * T, nT = Math.min(T, tiles - t0), posBytes = T * Cp * 4;
     if (f4) {
-      k.wino4_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, bz, Cp * 4);
+      k.wino4_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, bz, Cp * 4, Cp * 4, 0);
     } else {
       k.wino_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, bz, Cp * 4, Cp * 4, 0);
     }
@@ -850,51 +895,66 @@ function runWinogradDw(
   const k = ctx.kernels;
   const T = g(WD.T), tiles = g(WD.tiles), Cp = g(WD.Cp), N = g(WD.N), Np = g(WD.Np);
   const B = g(WD.B), nTB = Math.ceil(Cp / B);
+  const f4 = g(WD.f4) !== 0, P = f4 ? 36 : 16;
   const acc = g(WD.scratch) + index * g(WD.scratchPer);
-  const main = winoDwMainFloats(Cp, Np, B);
+  const main = winoDwMainFloats(Cp, Np, B, P);
   new Float32Array(ctx.memory.buffer, acc, main + Np).fill(0);
   const V = g(WD.work) + slot * g(WD.workPer);
-  const dMT = V + 16 * nTB * T * B * 4;
+  const dMT = V + P * nTB * T * B * 4;
+  const tmp = dMT + P * Np * T * 4;
+  const x = g(WD.x), dy = g(WD.dy), inH = g(WD.inH), inW = g(WD.inW), C = g(WD.C);
+  const tH = g(WD.tH), tW = g(WD.tW), padT = g(WD.padT), padL = g(WD.padL), bz = g(WD.bz);
+  const outH = g(WD.outH), outW = g(WD.outW);
   const [b0, b1] = share(Math.ceil(tiles / T), index, count);
   for (let b = b0; b < b1; b++) {
-    const t0 = b * T, nT = Math.min(T, tiles - t0);
-    k.wino_in(
-      V,
-      g(WD.x),
-      t0,
-      nT,
-      nTB * T * B * 4,
-      g(WD.inH),
-      g(WD.inW),
-      g(WD.C),
-      g(WD.tH),
-      g(WD.tW),
-      g(WD.padT),
-      g(WD.padL),
-      g(WD.bz),
-      B * 4,
-      B * 4,
-      (T - 1) * B * 4,
-    );
-    k.wino_dy(
-      dMT,
-      g(WD.dy),
-      g(WD.bz),
-      t0,
-      nT,
-      T,
-      g(WD.outH),
-      g(WD.outW),
-      N,
-      Np,
-      g(WD.tH),
-      g(WD.tW),
-    );
-    k.wino_dw(acc, V, dMT, nT, T, Cp, Np);
+    const t0 = b * T, nT = Math.min(T, tiles - t0), posBytes = nTB * T * B * 4;
+    const blkExtra = (T - 1) * B * 4;
+    if (f4) {
+      k.wino4_in(
+        V,
+        x,
+        t0,
+        nT,
+        posBytes,
+        inH,
+        inW,
+        C,
+        tH,
+        tW,
+        padT,
+        padL,
+        bz,
+        B * 4,
+        B * 4,
+        blkExtra,
+      );
+      k.wino4_dy(dMT, dy, bz, t0, nT, T, outH, outW, N, Np, tH, tW, tmp);
+    } else {
+      k.wino_in(
+        V,
+        x,
+        t0,
+        nT,
+        posBytes,
+        inH,
+        inW,
+        C,
+        tH,
+        tW,
+        padT,
+        padL,
+        bz,
+        B * 4,
+        B * 4,
+        blkExtra,
+      );
+      k.wino_dy(dMT, dy, bz, t0, nT, T, outH, outW, N, Np, tH, tW);
+    }
+    k.wino_dw(acc, V, dMT, nT, T, Cp, Np, P);
   }
   if (g(WD.hasDb) === 1) {
     const [p0, p1] = share(g(WD.pixels), index, count);
-    if (p1 > p0) k.colsum(acc + main * 4, g(WD.dy) + p0 * N * 4, p1 - p0, N);
+    if (p1 > p0) k.colsum(acc + main * 4, dy + p0 * N * 4, p1 - p0, N);
   }
 }
 

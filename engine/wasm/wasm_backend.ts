@@ -93,7 +93,12 @@ import {
   winoDwMainFloats,
   winoDwWorkFloats,
 } from "./tasks.ts";
-import { winogradFilter, winogradFilter4, winogradFilterGradient } from "./winograd.ts";
+import {
+  winogradFilter,
+  winogradFilter4,
+  winogradFilterGradient,
+  winogradFilterGradient4,
+} from "./winograd.ts";
 
 /** Options of {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions {
@@ -794,7 +799,8 @@ class WasmBackendImpl implements WasmBackend {
   private runFilterTask(t: Int32Array, C: number, N: number): void {
     const parallel = C * N >= WINO_FILTER_PAR_MIN_PAIRS;
     t[A_CHUNKS] = Math.min(C, this.chunks(parallel));
-    this.pool.run(t[1] === 1 ? "winogradFilterGradient" : "winogradFilter", t, parallel);
+    const kind = t[1] === 1 || t[1] === 3 ? "winogradFilterGradient" : "winogradFilter";
+    this.pool.run(kind, t, parallel);
   }
 
   /** Byte pointer of `n` zero floats in shared memory (the Winograd kernels' zero taps). */
@@ -998,30 +1004,32 @@ class WasmBackendImpl implements WasmBackend {
   ): void {
     const { batch, C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4), B = this.dwBlock;
-    const tH = Math.ceil(g.outH / 2), tW = Math.ceil(g.outW / 2), tiles = batch * tH * tW;
+    const m = this.winograd4Fits(g) ? 4 : 2, P = m === 4 ? 36 : 16;
+    const tiles = batch * Math.ceil(g.outH / m) * Math.ceil(g.outW / m);
     // Tiles per block: V and dMT of a block within ~WINO_DW_BLOCK_BYTES (in L2 between the
     // transforms and the GEMM), a multiple of 4 (wino_dy's groups).
-    const perTile = winoDwWorkFloats(1, Cp, Np, B) * 4;
+    const perTile = winoDwWorkFloats(1, Cp, Np, B, P) * 4;
     const T = Math.max(4, Math.floor(WINO_DW_BLOCK_BYTES / perTile / 4) * 4);
     const blocks = Math.ceil(tiles / T);
     const t = this.newTask(TASK_WINO_DW);
     t[WD.x] = this.input(x, batch * g.inH * g.inW * C, "in0");
     t[WD.dy] = this.input(dy, batch * g.outH * g.outW * N, "in1");
     t[WD.bz] = this.zeros(Math.max(Cp, Np));
-    winoGeometry(t, g, T, tiles);
+    winoGeometry(t, g, T, tiles, m);
     t[WD.B] = B;
     t[WD.hasDb] = db === null ? 0 : 1;
     t[WD.pixels] = batch * g.outH * g.outW;
+    t[WD.f4] = m === 4 ? 1 : 0;
     const parallel = batch * g.outH * g.outW * N * 9 * C >= this.dwMinMacs;
     // As the direct path: a few chunks per participant, each with its own accumulators (a
     // chunk with no block of tiles only zeroes them and sums its share of the bias).
     const chunks = this.dwChunks(parallel, batch * g.outH * g.outW, blocks);
     t[A_CHUNKS] = chunks;
-    const main = winoDwMainFloats(Cp, Np, B);
+    const main = winoDwMainFloats(Cp, Np, B, P);
     const per = roundUp((main + Np) * 4 + SLACK, ALIGN);
     t[WD.scratch] = this.scratch.get("dwAcc", per * chunks);
     t[WD.scratchPer] = per;
-    this.privateScratch(t, WD.work, WD.workPer, winoDwWorkFloats(T, Cp, Np, B));
+    this.privateScratch(t, WD.work, WD.workPer, winoDwWorkFloats(T, Cp, Np, B, P));
     this.pool.run("conv2dBackwardKernel", t, parallel);
     const base = t[WD.scratch]!;
     this.sumChunks(base, per, chunks, main + Np);
@@ -1031,7 +1039,7 @@ class WasmBackendImpl implements WasmBackend {
     if (even > 0) {
       const [dwPtr, publish] = this.inout(dw, 9 * C * N, "out");
       const ft = this.newTask(TASK_WINO_FILTER);
-      ft[1] = 1;
+      ft[1] = m === 4 ? 3 : 1;
       ft[2] = dwPtr;
       ft[3] = base;
       ft[4] = C;
@@ -1041,7 +1049,8 @@ class WasmBackendImpl implements WasmBackend {
       this.runFilterTask(ft, C, N);
       publish();
     }
-    winogradFilterGradient(dw, acc, C, N, Np, B, even);
+    if (m === 4) winogradFilterGradient4(dw, acc, C, N, Np, B, even);
+    else winogradFilterGradient(dw, acc, C, N, Np, B, even);
     if (db !== null) { for (let n = 0; n < N; n++) db[n]! += acc[main + n]!; }
   }
 

@@ -258,3 +258,76 @@ function transformG(
   out[at + 4 * step] = a0 / 24 - a1 / 12 + a2 / 6;
   out[at + 5 * step] = a2;
 }
+
+/**
+ * The kernel gradient from the gradient of the F(4x4, 3x3)-transformed filter: dw += G^T dU G
+ * per channel pair (the transpose of `winogradFilter4`), as `winogradFilterGradient` does for
+ * F(2x2, 3x3): dU[xi][c][n] read from the accumulators of the kernel-gradient task at
+ * `acc[((xi * ceil(Cp/B) + floor(c/B)) * Np + n) * B + c % B]` for the 36 positions xi = 6i + k.
+ * Computed in float64, rounded once per element; only the output channels in [n0, n1) (the wasm
+ * backend runs the even part in WebAssembly, `wino4_filter_grad`, bitwise this function).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { winogradFilterGradient4 } from "./winograd.ts";
+ * // C = N = 1 (Np = 4), B = 4: dU = 1 at position xi = 35 only (i = k = 5), so dw = the outer
+ * // product of G's row 5, (0, 0, 1): only the tap kh = kw = 2.
+ * const acc = new Float32Array(36 * 16);
+ * acc[35 * 16] = 1;
+ * const dw = new Float32Array(9);
+ * winogradFilterGradient4(dw, acc, 1, 1, 4, 4);
+ * assert.deepEqual([...dw], [0, 0, 0, 0, 0, 0, 0, 0, 1]);
+ * ```
+ */
+export function winogradFilterGradient4(
+  dw: Float32Array,
+  acc: Float32Array,
+  C: number,
+  N: number,
+  Np: number,
+  B: number,
+  n0 = 0,
+  n1 = N,
+): void {
+  const nTB = Math.ceil(Math.ceil(C / 4) * 4 / B), pos = nTB * Np * B, CN = C * N;
+  const z = new Float64Array(18); // G^T dU, 3 x 6
+  const r = new Float64Array(3);
+  for (let c = 0; c < C; c++) {
+    const cOff = Math.floor(c / B) * Np * B + (c % B);
+    for (let n = n0; n < n1; n++) {
+      const u = cOff + n * B, at = c * N + n;
+      for (let k = 0; k < 6; k++) {
+        const a = (i: number) => acc[u + (6 * i + k) * pos]!;
+        transformGT(a(0), a(1), a(2), a(3), a(4), a(5), r);
+        z[k] = r[0]!;
+        z[6 + k] = r[1]!;
+        z[12 + k] = r[2]!;
+      }
+      for (let kh = 0; kh < 3; kh++) {
+        const o = kh * 6;
+        transformGT(z[o]!, z[o + 1]!, z[o + 2]!, z[o + 3]!, z[o + 4]!, z[o + 5]!, r);
+        for (let kw = 0; kw < 3; kw++) dw[at + (kh * 3 + kw) * CN]! += r[kw]!;
+      }
+    }
+  }
+}
+
+/**
+ * G^T times the 6-vector u into `out` (3 values): with s = u1 + u2 and t = u3 + u4,
+ * u0/4 - s/6 + t/24, (u2 - u1)/6 + (u3 - u4)/12 and (t - s)/6 + u5.
+ */
+function transformGT(
+  u0: number,
+  u1: number,
+  u2: number,
+  u3: number,
+  u4: number,
+  u5: number,
+  out: Float64Array,
+): void {
+  const s = u1 + u2, t = u3 + u4;
+  out[0] = u0 / 4 - s / 6 + t / 24;
+  out[1] = (u2 - u1) / 6 + (u3 - u4) / 12;
+  out[2] = (t - s) / 6 + u5;
+}

@@ -84,21 +84,25 @@ function outputTransform(
 }
 
 /**
- * wino4_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes): the
- * F(4x4, 3x3) input transform V = B^T d B of tiles [t0, t0 + nT) (flat over n, th, tw with
- * tH x tW tiles per image) of x (NHWC, C channels), vectorised over 4 channels. The 6x6 patch of
- * tile (th, tw) starts at input (4th - padT, 4tw - padL); taps outside the image read the zeros
- * at `zp` (at least 4C floats; an address select per tap and tile, no branches). Transform
- * position xi = 6i + k goes to `V + xi * posBytes`, tile t - t0 `tileBytes` further: the
- * forward GEMM's [36][T][Cp] (channels past C hold garbage no kept result depends on).
+ * wino4_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes, blk,
+ * blkExtra): the F(4x4, 3x3) input transform V = B^T d B of tiles [t0, t0 + nT) (flat over n,
+ * th, tw with tH x tW tiles per image) of x (NHWC, C channels), vectorised over 4 channels. The
+ * 6x6 patch of tile (th, tw) starts at input (4th - padT, 4tw - padL); taps outside the image
+ * read the zeros at `zp` (at least 4C floats; an address select per tap and tile, no branches).
+ * Layout as `wino_in`'s: position xi = 6i + k at `V + xi * posBytes`, tile t - t0 `tileBytes`
+ * further, channel byte `o` at `o + floor(o / blk) * blkExtra` more: the forward GEMM's
+ * [36][T][Cp] (blkExtra = 0) or the kernel gradient's [36][Cp/B][T][B]. Channels past C hold
+ * garbage no kept result depends on.
  */
 export function wino4In(): FuncBuilder {
-  const f = new FuncBuilder(new Array<typeof I32>(14).fill(I32));
-  const [V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes] = PARAMS;
+  const f = new FuncBuilder(new Array<typeof I32>(16).fill(I32));
+  const [V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, zp, tileBytes, blk, blkExtra] =
+    PARAMS;
   const tl = f.local(I32), t = f.local(I32), tw = f.local(I32), th = f.local(I32);
   const n = f.local(I32), q = f.local(I32), ih0 = f.local(I32), iw0 = f.local(I32);
   const base = f.local(I32), rowB = f.local(I32), pixB = f.local(I32), cv = f.local(I32);
   const off = f.local(I32), vout = f.local(I32), addr = f.local(I32);
+  const cnt = f.local(I32), bo = f.local(I32), wrap = f.local(I32);
   const rowOk = Array.from({ length: 6 }, () => f.local(I32));
   const colOk = Array.from({ length: 6 }, () => f.local(I32));
   const tap = Array.from({ length: 36 }, () => f.local(I32));
@@ -134,6 +138,8 @@ export function wino4In(): FuncBuilder {
   }
   f.get(V).get(tl).get(tileBytes).mul().add().set(vout);
   f.i32(0).set(off);
+  f.i32(0).set(cnt);
+  f.i32(0).set(bo);
   f.block().loop(); // over channel vectors
   f.get(off).get(cv).geS().brIf(1);
   // Columns first: e[i][j] = (B^T d)[i][j], column j of the patch loaded once; then rows,
@@ -142,7 +148,7 @@ export function wino4In(): FuncBuilder {
     for (let i = 0; i < 6; i++) f.get(tap[i * 6 + j]!).get(off).add().v128Load().set(d[i]!);
     inputTransform(f, d, [0, 1, 2, 3, 4, 5].map((i) => e[i * 6 + j]!), two, four, [ta, tb]);
   }
-  f.get(vout).get(off).add().set(addr);
+  f.get(vout).get(off).add().get(bo).add().set(addr);
   for (let i = 0; i < 6; i++) {
     inputTransform(f, e.slice(i * 6, i * 6 + 6), o, two, four, [ta, tb]);
     for (let k = 0; k < 6; k++) {
@@ -150,7 +156,11 @@ export function wino4In(): FuncBuilder {
       if (i < 5 || k < 5) f.get(addr).get(posBytes).add().set(addr);
     }
   }
+  // The next channel vector; past a block of `blk` bytes, skip `blkExtra` (no division).
   f.get(off).i32(16).add().set(off);
+  f.get(cnt).i32(16).add().tee(cnt).get(blk).geS().set(wrap);
+  f.get(bo).get(blkExtra).i32(0).get(wrap).select().add().set(bo);
+  f.i32(0).get(cnt).get(wrap).select().set(cnt);
   f.br(0).end().end();
   f.get(tl).i32(1).add().set(tl);
   f.br(0).end().end();
@@ -409,6 +419,217 @@ export function wino4Filter(): FuncBuilder {
     for (let j = 0; j < 6; j++) {
       f.get(at).get(u[j]!).f32x4DemoteF64x2Zero().v128Store64Lane(0);
       if (i < 5 || j < 5) f.get(at).get(stepB).add().set(at);
+    }
+  }
+  f.get(n).i32(2).add().set(n);
+  f.br(0).end().end();
+  f.get(c).i32(1).add().set(c);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * Emits o = A y for four vectors y (locals) into six locals o (A = (A^T)^T, 6x4): o0 = y0,
+ * o1 = (y0 + y2) + (y1 + y3), o2 = (y0 + y2) - (y1 + y3), o3 = (y0 + 4y2) + (2y1 + 8y3),
+ * o4 = (y0 + 4y2) - (2y1 + 8y3), o5 = y3.
+ */
+function gradientTransform(
+  f: FuncBuilder,
+  y: readonly number[],
+  o: readonly number[],
+  k: { two: number; four: number; eight: number },
+  tmp: readonly [number, number],
+): void {
+  const [y0, y1, y2, y3] = y as [number, number, number, number];
+  const [a, b] = tmp;
+  f.get(y0).set(o[0]!);
+  f.get(y0).get(y2).f32x4Add().set(a);
+  f.get(y1).get(y3).f32x4Add().set(b);
+  f.get(a).get(b).f32x4Add().set(o[1]!);
+  f.get(a).get(b).f32x4Sub().set(o[2]!);
+  f.get(y0).get(y2).get(k.four).f32x4Mul().f32x4Add().set(a);
+  f.get(y1).get(k.two).f32x4Mul().get(y3).get(k.eight).f32x4Mul().f32x4Add().set(b);
+  f.get(a).get(b).f32x4Add().set(o[3]!);
+  f.get(a).get(b).f32x4Sub().set(o[4]!);
+  f.get(y3).set(o[5]!);
+}
+
+/**
+ * wino4_dy(dMT, dy, zp, t0, nT, T, outH, outW, N, Np, tH, tW, tmp): the transform of the output
+ * gradient for the F(4x4, 3x3) kernel gradient, as `wino_dy` for F(2x2, 3x3): the forward
+ * computes y = A^T m A per 4x4 output tile, so the gradient of the GEMM's output m is
+ * A dy A^T (6x6 from the tile's 4x4 dy), stored transposed, dMT = [36][Np][T] (position,
+ * channel, tile of the block), four tiles at a time. Per channel vector each tile's 36 values go
+ * to `tmp` (4 x 36 vectors, 2,304 bytes of the caller's scratch) and are then transposed four
+ * tiles by four channels in registers. Outputs past outH or outW, and tiles past nT (up to a
+ * multiple of 4, which T must be), read the zero vector at `zp`; lanes past N hold garbage that
+ * only the discarded columns of the result depend on.
+ */
+export function wino4Dy(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(13).fill(I32));
+  const [dMT, dy, zp, t0, nT, T, outH, outW, N, Np, tH, tW, tmp] = PARAMS;
+  const g = f.local(I32), t = f.local(I32), q = f.local(I32), n = f.local(I32);
+  const th = f.local(I32), tw = f.local(I32), rowB = f.local(I32), pixB = f.local(I32);
+  const nv = f.local(I32), v = f.local(I32), off = f.local(I32), laneB = f.local(I32);
+  const posB = f.local(I32), dst = f.local(I32), okT = f.local(I32), base = f.local(I32);
+  const laneOff = [f.local(I32), f.local(I32), f.local(I32)]; // 1, 2, 3 channel rows of dMT
+  const rowOk = Array.from({ length: 4 }, () => f.local(I32));
+  const colOk = Array.from({ length: 4 }, () => f.local(I32));
+  const src = Array.from({ length: 64 }, () => f.local(I32)); // [tile][4 x 4 outputs]
+  const y = Array.from({ length: 16 }, () => f.local(V128));
+  const c = Array.from({ length: 24 }, () => f.local(V128)); // A dy, 6 x 4
+  const o = Array.from({ length: 6 }, () => f.local(V128));
+  const e = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const tr = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const ta = f.local(V128), tb = f.local(V128);
+  const k = { two: f.local(V128), four: f.local(V128), eight: f.local(V128) };
+  splatConst(f, k.two, F32_2);
+  splatConst(f, k.four, F32_4);
+  splatConst(f, k.eight, F32_8);
+  f.get(outW).get(N).mul().i32(2).shl().set(rowB);
+  f.get(N).i32(2).shl().set(pixB);
+  f.get(N).i32(3).add().i32(2).shrU().set(nv);
+  f.get(T).i32(2).shl().set(laneB); // one channel row of dMT
+  f.get(Np).get(laneB).mul().set(posB);
+  for (let l = 1; l < 4; l++) f.get(laneB).i32(l).mul().set(laneOff[l - 1]!);
+  f.i32(0).set(g);
+  f.block().loop(); // over groups of 4 tiles
+  f.get(g).get(nT).geS().brIf(1);
+  for (let j = 0; j < 4; j++) {
+    f.get(g).i32(j).add().get(nT).ltS().set(okT);
+    f.get(t0).get(g).add().i32(j).add().set(t);
+    tileCoords(f, t, tH, tW, q, n, th, tw);
+    f.get(dy).get(n).get(outH).mul().get(th).i32(2).shl().add().get(outW).mul().get(tw).i32(2).shl()
+      .add().get(pixB).mul().add().set(base);
+    for (let i = 0; i < 4; i++) {
+      f.get(okT).get(th).i32(2).shl().i32(i).add().get(outH).ltS().and().set(rowOk[i]!);
+      f.get(tw).i32(2).shl().i32(i).add().get(outW).ltS().set(colOk[i]!);
+    }
+    // The tile's 16 dy addresses (or zp), once per group rather than per channel vector.
+    for (let a = 0; a < 4; a++) {
+      for (let b = 0; b < 4; b++) {
+        f.get(base).get(rowB).i32(a).mul().add().get(pixB).i32(b).mul().add();
+        f.get(zp).get(rowOk[a]!).get(colOk[b]!).and().select().set(src[j * 16 + a * 4 + b]!);
+      }
+    }
+  }
+  f.i32(0).set(v);
+  f.block().loop(); // over channel vectors
+  f.get(v).get(nv).geS().brIf(1);
+  f.get(v).i32(4).shl().set(off);
+  for (let j = 0; j < 4; j++) {
+    for (let ab = 0; ab < 16; ab++) f.get(src[j * 16 + ab]!).get(off).add().v128Load().set(y[ab]!);
+    // Columns: c[i][b] = (A dy)[i][b]; then rows: (c A^T)[i][k] into tmp[j][6i + k].
+    for (let b = 0; b < 4; b++) {
+      const col = [0, 1, 2, 3, 4, 5].map((i) => c[i * 4 + b]!);
+      gradientTransform(f, [y[b]!, y[4 + b]!, y[8 + b]!, y[12 + b]!], col, k, [ta, tb]);
+    }
+    for (let i = 0; i < 6; i++) {
+      gradientTransform(f, c.slice(i * 4, i * 4 + 4), o, k, [ta, tb]);
+      for (let kk = 0; kk < 6; kk++) f.get(tmp).get(o[kk]!).v128Store((j * 36 + i * 6 + kk) * 16);
+    }
+  }
+  // dMT row of position p, channel 4v + lane, tiles g..g+3: `dst` walks the positions.
+  f.get(dMT).get(v).i32(2).shl().get(laneB).mul().add().get(g).i32(2).shl().add().set(dst);
+  for (let p = 0; p < 36; p++) {
+    for (let j = 0; j < 4; j++) f.get(tmp).v128Load((j * 36 + p) * 16).set(e[j]!);
+    // 4 tiles x 4 channels -> 4 channels x 4 tiles.
+    f.get(e[0]!).get(e[1]!).f32x4Shuffle([0, 4, 1, 5]).set(tr[0]!);
+    f.get(e[0]!).get(e[1]!).f32x4Shuffle([2, 6, 3, 7]).set(tr[1]!);
+    f.get(e[2]!).get(e[3]!).f32x4Shuffle([0, 4, 1, 5]).set(tr[2]!);
+    f.get(e[2]!).get(e[3]!).f32x4Shuffle([2, 6, 3, 7]).set(tr[3]!);
+    for (let lane = 0; lane < 4; lane++) {
+      const [a, b] = lane < 2 ? [tr[0]!, tr[2]!] : [tr[1]!, tr[3]!];
+      const lanes: [number, number, number, number] = lane % 2 === 0 ? [0, 1, 4, 5] : [2, 3, 6, 7];
+      f.get(dst);
+      if (lane > 0) f.get(laneOff[lane - 1]!).add();
+      f.get(a).get(b).f32x4Shuffle(lanes).v128Store();
+    }
+    if (p < 35) f.get(dst).get(posB).add().set(dst);
+  }
+  f.get(v).i32(1).add().set(v);
+  f.br(0).end().end();
+  f.get(g).i32(4).add().set(g);
+  f.br(0).end().end();
+  return f;
+}
+
+/**
+ * Emits G^T u for six f64x2 locals u into three f64x2 locals, with the operations of
+ * `winograd.ts`'s `transformGT` in its order: s = u1 + u2, t = u3 + u4, then
+ * (u0/4 - s/6) + t/24, (u2 - u1)/6 + (u3 - u4)/12, (t - s)/6 + u5.
+ */
+function gradientFilterTransform(
+  f: FuncBuilder,
+  u: readonly number[],
+  out: readonly number[],
+  k: Record<"q4" | "q6" | "q12" | "q24", number>,
+  tmp: readonly [number, number],
+): void {
+  const [u0, u1, u2, u3, u4, u5] = u as [number, number, number, number, number, number];
+  const [s, t] = tmp;
+  f.get(u1).get(u2).f64x2Add().set(s);
+  f.get(u3).get(u4).f64x2Add().set(t);
+  f.get(u0).get(k.q4).f64x2Div().get(s).get(k.q6).f64x2Div().f64x2Sub();
+  f.get(t).get(k.q24).f64x2Div().f64x2Add().set(out[0]!);
+  f.get(u2).get(u1).f64x2Sub().get(k.q6).f64x2Div();
+  f.get(u3).get(u4).f64x2Sub().get(k.q12).f64x2Div().f64x2Add().set(out[1]!);
+  f.get(t).get(s).f64x2Sub().get(k.q6).f64x2Div().get(u5).f64x2Add().set(out[2]!);
+}
+
+/**
+ * wino4_filter_grad(dw, acc, C, N, Np, B, c0, c1, nEven): `winogradFilterGradient4`
+ * (winograd.ts) for the input channels [c0, c1) and the output channels [0, nEven) (nEven even),
+ * two output channels at a time in float64 lanes, bitwise its result: dw += G^T dU G of each
+ * channel pair, dU read from the F(4x4, 3x3) kernel-gradient accumulators (summed first).
+ */
+export function wino4FilterGrad(): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(9).fill(I32));
+  const [dw, acc, C, N, Np, B, c0, c1, nEven] = PARAMS;
+  const n = f.local(I32), c = f.local(I32), posB = f.local(I32), cnB = f.local(I32);
+  const u0 = f.local(I32), u1 = f.local(I32), at = f.local(I32), nTB = f.local(I32);
+  const u = Array.from({ length: 36 }, () => f.local(V128));
+  const z = Array.from({ length: 18 }, () => f.local(V128)); // G^T dU, 3 x 6
+  const r = [f.local(V128), f.local(V128), f.local(V128)];
+  const tmp = [f.local(V128), f.local(V128)] as const;
+  const k = { q4: f.local(V128), q6: f.local(V128), q12: f.local(V128), q24: f.local(V128) };
+  const consts: [number, number][] = [[k.q4, 4], [k.q6, 6], [k.q12, 12], [k.q24, 24]];
+  for (const [local, v] of consts) f.i32x4Const(f64x2Bits(v)).set(local);
+  // nTB = ceil(ceil(C / 4) * 4 / B); pos = nTB * Np * B floats
+  f.get(C).i32(3).add().i32(-4).and().get(B).add().i32(1).sub().get(B).divU().set(nTB);
+  f.get(nTB).get(Np).mul().get(B).mul().i32(2).shl().set(posB);
+  f.get(C).get(N).mul().i32(2).shl().set(cnB);
+  f.get(c0).set(c);
+  f.block().loop(); // input channels
+  f.get(c).get(c1).geS().brIf(1);
+  f.i32(0).set(n);
+  f.block().loop(); // output channel pairs
+  f.get(n).get(nEven).geS().brIf(1);
+  // u = floor(c / B) * Np * B + c % B + n * B, in bytes from acc; n + 1 is B floats on
+  f.get(c).get(B).divU().get(Np).mul().get(B).mul(); // floor(c / B) * Np * B
+  f.get(c).get(B).divU().get(B).mul().get(c).sub().sub(); // + c % B
+  f.get(n).get(B).mul().add().i32(2).shl().get(acc).add().set(u0);
+  f.get(u0).get(B).i32(2).shl().add().set(u1);
+  for (let xi = 0; xi < 36; xi++) {
+    gatherPair(f, () => f.get(u0), () => f.get(u1));
+    f.set(u[xi]!);
+    if (xi < 35) {
+      f.get(u0).get(posB).add().set(u0);
+      f.get(u1).get(posB).add().set(u1);
+    }
+  }
+  for (let col = 0; col < 6; col++) {
+    const column = [0, 1, 2, 3, 4, 5].map((i) => u[6 * i + col]!);
+    gradientFilterTransform(f, column, [z[col]!, z[6 + col]!, z[12 + col]!], k, tmp);
+  }
+  f.get(dw).get(c).get(N).mul().get(n).add().i32(2).shl().add().set(at);
+  for (let kh = 0; kh < 3; kh++) {
+    gradientFilterTransform(f, z.slice(kh * 6, kh * 6 + 6), r, k, tmp);
+    for (let kw = 0; kw < 3; kw++) {
+      // dw[at] += r[kw] for the pair: promote, add in float64, round once
+      f.get(at).get(at).v128Load64Zero().f64x2PromoteLowF32x4();
+      f.get(r[kw]!).f64x2Add().f32x4DemoteF64x2Zero().v128Store64Lane(0);
+      if (kh < 2 || kw < 2) f.get(at).get(cnB).add().set(at);
     }
   }
   f.get(n).i32(2).add().set(n);

@@ -1,10 +1,11 @@
 /**
- * The Winograd filter transforms in WebAssembly (`wino_filter`, `wino4_filter`, `wino_filter_grad`: float64
- * lanes, two output channels at a time) against the TypeScript ones (`winogradFilter`,
- * `winogradFilter4`, `winogradFilterGradient`), which they must equal bitwise: on odd and even channel counts (the
- * kernels take the pairs, TypeScript the last odd channel), both filter layouts (the forward's
- * and the input gradient's flipped, transposed one), column blocks of 1-3 vectors, and values
- * of every magnitude.
+ * The Winograd filter transforms in WebAssembly, F(2x2, 3x3)'s and F(4x4, 3x3)'s (`wino_filter`,
+ * `wino4_filter`, `wino_filter_grad`, `wino4_filter_grad`: float64 lanes, two output channels at
+ * a time) against the TypeScript ones (`winogradFilter`, `winogradFilter4`,
+ * `winogradFilterGradient`, `winogradFilterGradient4`), which they must equal bitwise: on odd and
+ * even channel counts (the kernels take the pairs, TypeScript the last odd channel), both filter
+ * layouts (the forward's and the input gradient's flipped, transposed one), column blocks of 1-3
+ * vectors, and values of every magnitude.
  *
  * Run: deno test -A tests/engine/wasm/winograd_filter_test.ts
  */
@@ -16,6 +17,7 @@ import {
   winogradFilter,
   winogradFilter4,
   winogradFilterGradient,
+  winogradFilterGradient4,
 } from "../../../engine/wasm/winograd.ts";
 
 const available = simdSupported();
@@ -89,32 +91,37 @@ for (const m of [2, 4] as const) {
   });
 }
 
-Deno.test({
-  name: "wino_filter_grad equals winogradFilterGradient bitwise (odd N, blocks of 4-12)",
-  ignore: !available,
-  async fn() {
-    const { k, memory } = await kernels();
-    for (const [C, N] of SHAPES) {
-      for (const B of [4, 8, 12]) {
-        const Np = Math.ceil(N / 4) * 4, nTB = Math.ceil(Math.ceil(C / 4) * 4 / B);
-        const acc = values(16 * nTB * Np * B, C * 7 + N * 3 + B);
-        const start = values(9 * C * N, 5);
-        const expected = start.slice();
-        winogradFilterGradient(expected, acc, C, N, Np, B);
-        const accAt = 64, dwAt = accAt + acc.length * 4 + 64;
-        new Float32Array(memory.buffer, accAt, acc.length).set(acc);
-        const got = new Float32Array(memory.buffer, dwAt, start.length);
-        got.set(start);
-        const even = N & ~1;
-        // in two ranges of input channels, as two participants would
-        k.wino_filter_grad(dwAt, accAt, C, N, Np, B, 0, C >> 1, even);
-        k.wino_filter_grad(dwAt, accAt, C, N, Np, B, C >> 1, C, even);
-        winogradFilterGradient(got, acc, C, N, Np, B, even);
-        const bad = firstDifference(got, expected);
-        const label = `C=${C} N=${N} B=${B}`;
-        assert.equal(bad, -1, `${label}: element ${bad}: ${got[bad]} vs ${expected[bad]}`);
-        assert.ok(got.some((v, i) => v !== start[i]), "dw changed");
+for (const m of [2, 4] as const) {
+  const kernel = m === 4 ? "wino4_filter_grad" : "wino_filter_grad";
+  const reference = m === 4 ? winogradFilterGradient4 : winogradFilterGradient;
+  const P = m === 4 ? 36 : 16;
+  Deno.test({
+    name: `${kernel} equals ${reference.name} bitwise (odd N, blocks of 4-12)`,
+    ignore: !available,
+    async fn() {
+      const { k, memory } = await kernels();
+      for (const [C, N] of SHAPES) {
+        for (const B of [4, 8, 12]) {
+          const Np = Math.ceil(N / 4) * 4, nTB = Math.ceil(Math.ceil(C / 4) * 4 / B);
+          const acc = values(P * nTB * Np * B, C * 7 + N * 3 + B);
+          const start = values(9 * C * N, 5);
+          const expected = start.slice();
+          reference(expected, acc, C, N, Np, B);
+          const accAt = 64, dwAt = accAt + acc.length * 4 + 64;
+          new Float32Array(memory.buffer, accAt, acc.length).set(acc);
+          const got = new Float32Array(memory.buffer, dwAt, start.length);
+          got.set(start);
+          const even = N & ~1;
+          // in two ranges of input channels, as two participants would
+          k[kernel](dwAt, accAt, C, N, Np, B, 0, C >> 1, even);
+          k[kernel](dwAt, accAt, C, N, Np, B, C >> 1, C, even);
+          reference(got, acc, C, N, Np, B, even);
+          const bad = firstDifference(got, expected);
+          const label = `C=${C} N=${N} B=${B}`;
+          assert.equal(bad, -1, `${label}: element ${bad}: ${got[bad]} vs ${expected[bad]}`);
+          assert.ok(got.some((v, i) => v !== start[i]), "dw changed");
+        }
       }
-    }
-  },
-});
+    },
+  });
+}
