@@ -121,9 +121,10 @@ export interface WasmBackendOptions {
    */
   winograd?: boolean;
   /**
-   * Run the forward of those convolutions by Winograd F(4x4, 3x3) where its 4x4 tiles fit the
-   * output well (`winograd4Fits`; default true): 1.78x fewer multiplications than F(2x2, 3x3),
-   * and the input gradient likewise; a few times its rounding error (relative ~1e-6).
+   * Run those convolutions (forward, input gradient and kernel gradient) by Winograd
+   * F(4x4, 3x3) where its 4x4 tiles fit the output well (`winograd4Fits`; default true): 1.78x
+   * fewer multiplications than F(2x2, 3x3), with a few times its rounding error (relative
+   * ~1e-6 of the output's scale against ~2e-7).
    */
   winograd4?: boolean;
   /**
@@ -276,15 +277,27 @@ const DW_MIN_CHUNK_PIXELS = 1024;
 const WINO_BLOCK_BYTES = 96 * 1024;
 
 /**
- * F(4x4, 3x3) against F(2x2, 3x3), multiplications per output (see `winograd4Fits`): 0.5625
- * where the output is a multiple of 4 (the seed CNN's conv2 and conv4), 0.81 on conv3's 10x10.
+ * F(4x4, 3x3) against F(2x2, 3x3), multiplications per output (see `winograd4Fits`), is 0.5625
+ * where the output is a multiple of 4 (the seed CNN's conv2 and conv4 and conv3's input
+ * gradient) and 0.81 on conv3's 10x10 output. There (in one process, interleaved, batch 64 and
+ * 256, 1 and 2 threads) F(4x4, 3x3) was 5-8% faster for the forward and 10-15% slower for the
+ * kernel gradient, whose transforms weigh more: so the forward and input gradient take it up
+ * to 0.85, the kernel gradient up to 0.7.
  */
-const WINO4_MAX_RATIO = 0.7;
+const WINO4_MAX_RATIO = 0.85;
+const WINO4_DW_MAX_RATIO = 0.7;
 /**
  * Bytes of one participant's Winograd kernel-gradient block (its packed V and dMT): in L2
  * between the transforms that write it and the GEMM that reads it.
  */
 const WINO_DW_BLOCK_BYTES = 256 * 1024;
+/**
+ * The same for F(4x4, 3x3), whose GEMM reduces over a block's tiles: 2.25x fewer per byte of
+ * block than F(2x2, 3x3)'s, so its blocks are larger (in one process, interleaved: conv2's
+ * kernel gradient at batch 64 on one thread 10.1-10.7 ms at 256 KB, 9.6-9.7 at 512 KB and
+ * 1 MB; conv4's 3.8-4.3 against 3.5-4.3).
+ */
+const WINO4_DW_BLOCK_BYTES = 512 * 1024;
 /**
  * The default threshold of kernel gradients. Splitting one into chunks changes the order of its
  * sums, hence its rounding (whether the forward-type calls split does not), so it stayed at the
@@ -676,15 +689,17 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   /**
-   * Whether a forward on the Winograd path takes F(4x4, 3x3): when its 36 multiplications per
-   * 4x4 tile, the partial tiles of an output that is not a multiple of 4 counted whole, are at
-   * most WINO4_MAX_RATIO of F(2x2, 3x3)'s 16 per 2x2 tile (its transforms cost more per output).
+   * Whether a convolution on the Winograd path takes F(4x4, 3x3): when its 36 multiplications
+   * per 4x4 tile, the partial tiles of an output that is not a multiple of 4 counted whole, are
+   * at most `maxRatio` of F(2x2, 3x3)'s 16 per 2x2 tile (its transforms cost more per output):
+   * `WINO4_MAX_RATIO` for forwards and input gradients, `WINO4_DW_MAX_RATIO` for kernel
+   * gradients.
    */
-  private winograd4Fits(g: PlanGeometry): boolean {
+  private winograd4Fits(g: PlanGeometry, maxRatio = WINO4_MAX_RATIO): boolean {
     if (!this.useWinograd4) return false;
     const f4 = Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4) * 36;
     const f2 = Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2) * 16;
-    return f4 <= WINO4_MAX_RATIO * f2;
+    return f4 <= maxRatio * f2;
   }
 
   /**
@@ -988,12 +1003,13 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   /**
-   * The kernel gradient of a 3x3 stride-1 convolution by Winograd F(2x2, 3x3), the forward's
-   * algorithm run backwards: per block of output tiles, V = B^T d B of the input (as the
-   * forward), dM = A dy A^T of the output gradient, and dU += V^T dM for the 16 transform
-   * positions (2.25x fewer multiply-adds than the direct kernel gradient); after the chunks'
-   * accumulators are summed in chunk order, dw += G^T dU G per channel pair. Deterministic for
-   * a given participant count, like the direct path.
+   * The kernel gradient of a 3x3 stride-1 convolution by Winograd F(2x2, 3x3), or F(4x4, 3x3)
+   * where its tiles fit (`winograd4Fits`), the forward's algorithm run backwards: per block of
+   * output tiles, V = B^T d B of the input (as the forward), dM = A dy A^T of the output
+   * gradient, and dU += V^T dM for the 16 (36) transform positions (2.25x (4x) fewer
+   * multiply-adds than the direct kernel gradient); after the chunks' accumulators are summed in
+   * chunk order, dw += G^T dU G per channel pair. Deterministic for a given participant count,
+   * like the direct path.
    */
   private runWinogradDw(
     dw: Float32Array,
@@ -1004,12 +1020,13 @@ class WasmBackendImpl implements WasmBackend {
   ): void {
     const { batch, C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4), B = this.dwBlock;
-    const m = this.winograd4Fits(g) ? 4 : 2, P = m === 4 ? 36 : 16;
+    const m = this.winograd4Fits(g, WINO4_DW_MAX_RATIO) ? 4 : 2, P = m === 4 ? 36 : 16;
     const tiles = batch * Math.ceil(g.outH / m) * Math.ceil(g.outW / m);
     // Tiles per block: V and dMT of a block within ~WINO_DW_BLOCK_BYTES (in L2 between the
-    // transforms and the GEMM), a multiple of 4 (wino_dy's groups).
+    // transforms and the GEMM), a multiple of 4 (wino_dy's and wino4_dy's groups).
     const perTile = winoDwWorkFloats(1, Cp, Np, B, P) * 4;
-    const T = Math.max(4, Math.floor(WINO_DW_BLOCK_BYTES / perTile / 4) * 4);
+    const blockBytes = m === 4 ? WINO4_DW_BLOCK_BYTES : WINO_DW_BLOCK_BYTES;
+    const T = Math.max(4, Math.floor(blockBytes / perTile / 4) * 4);
     const blocks = Math.ceil(tiles / T);
     const t = this.newTask(TASK_WINO_DW);
     t[WD.x] = this.input(x, batch * g.inH * g.inW * C, "in0");

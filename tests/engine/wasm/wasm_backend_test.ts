@@ -28,6 +28,7 @@ import {
   type WasmBackend,
   type WasmBackendOptions,
 } from "../../../engine/wasm/wasm_backend.ts";
+import { dwFloat64 } from "./_float64.ts";
 
 /** Deterministic values in [-1, 1), with some exact zeros (as after a relu). */
 function rand(n: number, seed: number): Float32Array {
@@ -279,31 +280,6 @@ Deno.test({
     }
   },
 });
-
-/** The kernel gradient in float64: the reference for sums too long for a float32 twin. */
-function dwFloat64(x: Float32Array, dy: Float32Array, info: ReturnType<typeof conv2dInfo>) {
-  const { batch, inH, inW, inC, outH, outW, outC, kH, kW, padTop, padLeft } = info;
-  const dw = new Float64Array(kH * kW * inC * outC);
-  for (let n = 0; n < batch; n++) {
-    for (let oh = 0; oh < outH; oh++) {
-      for (let ow = 0; ow < outW; ow++) {
-        const yo = ((n * outH + oh) * outW + ow) * outC;
-        for (let kh = 0; kh < kH; kh++) {
-          for (let kw = 0; kw < kW; kw++) {
-            const ih = oh + kh - padTop, iw = ow + kw - padLeft;
-            if (ih < 0 || iw < 0 || ih >= inH || iw >= inW) continue;
-            const xo = ((n * inH + ih) * inW + iw) * inC;
-            for (let c = 0; c < inC; c++) {
-              const xv = x[xo + c]!, at = ((kh * kW + kw) * inC + c) * outC;
-              for (let o = 0; o < outC; o++) dw[at + o]! += xv * dy[yo + o]!;
-            }
-          }
-        }
-      }
-    }
-  }
-  return dw;
-}
 
 Deno.test({
   name: "the Winograd kernel gradient equals a float64 reference on the seed CNN's layers",
