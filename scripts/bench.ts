@@ -606,8 +606,8 @@ async function main(): Promise<void> {
     `Measured WASM SIMD128 peak: ${fmt(peak)} GFLOP/s on one core (${
       relaxedSimdSupported() ? "relaxed FMA" : "mul + add"
     }); % peak below is against ${fmt(peak)} x participants. GFLOP/s counts the direct ` +
-      `convolution's FLOPs (Winograd layers do 2.25x fewer multiplications, so they can pass ` +
-      `100%). ${reps} runs per row, the configurations interleaved; ms = median (best). Load ` +
+      `convolution's FLOPs (Winograd layers do 2.25x (F(2x2, 3x3)) or 4x (F(4x4, 3x3)) fewer ` +
+      `multiplications, so they can pass 100%). ${reps} runs per row, the configurations interleaved; ms = median (best). Load ` +
       `average ${fmt(load0[0]!, 2)} at the start, ${fmt(load1[0]!, 2)} at the end (other ` +
       `processes on the machine).\n`,
   );

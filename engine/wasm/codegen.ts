@@ -27,7 +27,8 @@
  *   (with the argmax when training) or masks an input gradient by a relu's output; `wino_in`,
  *   `wino_dy` and `wino_dw` the kernel gradient by the same algorithm (its GEMM on the `conv_dw`
  *   tiles); `wino_filter` / `wino_filter_grad` the filter transforms (float64 lanes, bitwise the
- *   TypeScript ones in `winograd.ts`).
+ *   TypeScript ones in `winograd.ts`). The F(4x4, 3x3) variants (`wino4_*`, in
+ *   `winograd4_codegen.ts`) share `wino_gemm` and `wino_dw`, run over 36 positions.
  * - `relu_fwd` / `relu_bwd`, `colsum` (bias gradient), `vsum` (accumulator reduction),
  *   `rmsprop` (the optimizer's update, in float64 as the TypeScript one), `all_finite` (the
  *   training step's NaN check), `pack` and `pack_t` (weights into the drivers' layouts).

@@ -1,8 +1,10 @@
 /**
- * The Winograd F(2x2, 3x3) filter transforms, in TypeScript (once per layer call, not per
- * pixel): U = G g G^T of the 3x3 kernel into the packed weights of the forward's GEMM, and the
- * kernel gradient dw += G^T dU G from the GEMM of the kernel-gradient task. The tile transforms
- * (`wino_in`, `wino_out`, `wino_dy`) are generated in `codegen.ts`.
+ * The Winograd F(2x2, 3x3) and F(4x4, 3x3) filter transforms, in TypeScript (once per layer
+ * call, not per pixel): U = G g G^T of the 3x3 kernel into the packed weights of the forward's
+ * GEMM, and the kernel gradient dw += G^T dU G from the GEMM of the kernel-gradient task. The
+ * WebAssembly kernels equal them bitwise and do most of the work; these do the odd output channel
+ * and serve as the tests' references. The tile transforms are generated in `codegen.ts`
+ * (`wino_in`, `wino_out`, `wino_dy`) and `winograd4_codegen.ts` (`wino4_*`).
  *
  * @module
  */

@@ -1,18 +1,22 @@
 /**
- * The tile transforms of the Winograd F(4x4, 3x3) forward: `wino4_in` (V = B^T d B of 6x6 input
- * patches) and `wino4_out` (y = A^T m A of the batched GEMM's 6x6 results, with the bias, relu
- * and the 2x2 max pooling fused into the store). Between them runs the F(2x2, 3x3) forward's
- * GEMM, `wino_gemm`, over 36 transform positions instead of 16.
+ * The Winograd F(4x4, 3x3) kernels around the F(2x2, 3x3) ones' GEMMs: the forward's tile
+ * transforms `wino4_in` (V = B^T d B of 6x6 input patches) and `wino4_out` (y = A^T m A of the
+ * batched GEMM's 6x6 results, with the bias, relu, 2x2 max pooling or a relu's backward fused
+ * into the store), between which `wino_gemm` runs over 36 transform positions instead of 16; the
+ * kernel gradient's `wino4_dy` (dM = A dy A^T, transposed for `wino_dw`, which also runs over 36
+ * positions, on `wino4_in`'s blocked layout); and the filter transforms `wino4_filter` (U = G g
+ * G^T) and `wino4_filter_grad` (dw += G^T dU G) in float64 lanes, bitwise the TypeScript ones in
+ * `winograd.ts`.
  *
  * F(4x4, 3x3) needs 36 multiplications per 4x4 output tile and channel pair, 2.25 per output
  * against F(2x2, 3x3)'s 4 and the direct convolution's 9, so the GEMM, most of a Winograd
  * convolution's time, shrinks by 1.78x; its transforms cost more arithmetic per output (the
  * matrices have entries 2, 4, 5 and 8) but store less (36 values per 16 outputs instead of 16 per
  * 4). The interpolation points are 0, +-1, +-2 and infinity (Lavin and Gray, "Fast Algorithms for
- * Convolutional Neural Networks", 2016): in float32 its error is a few times F(2x2, 3x3)'s, still
- * near 1e-6 of the output's scale on the seed CNN's layers (the kernel tests bound it by 1e-5).
- * Every multiplication here is by a power of two, so it is exact, and each result is the same
- * whichever runtime runs it (no fused multiply-add).
+ * Convolutional Neural Networks", 2016). In float32 its error is about ten times F(2x2, 3x3)'s:
+ * 1-6e-6 of the output's scale on the seed CNN's layers, against 2-3e-7 (the kernel tests bound
+ * it by 1e-5). Every float32 multiplication in the tile transforms is by a power of two, so it is
+ * exact, and each result is the same whichever runtime runs it (no fused multiply-add).
  *
  * B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
  * A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
