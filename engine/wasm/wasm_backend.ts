@@ -122,7 +122,7 @@ export interface WasmBackendOptions {
   winograd?: boolean;
   /**
    * Run those convolutions (forward, input gradient and kernel gradient) by Winograd
-   * F(4x4, 3x3) where its 4x4 tiles fit the output well (`winograd4Fits`; default true): 1.78x
+   * F(4x4, 3x3) where its 4x4 tiles fit the output well (`winogradTile`; default true): 1.78x
    * fewer multiplications than F(2x2, 3x3), with a few times its rounding error (relative
    * ~1e-6 of the output's scale against ~2e-7).
    */
@@ -277,7 +277,7 @@ const DW_MIN_CHUNK_PIXELS = 1024;
 const WINO_BLOCK_BYTES = 96 * 1024;
 
 /**
- * F(4x4, 3x3) against F(2x2, 3x3), multiplications per output (see `winograd4Fits`), is 0.5625
+ * F(4x4, 3x3) against F(2x2, 3x3), multiplications per output (see `winogradTile`), is 0.5625
  * where the output is a multiple of 4 (the seed CNN's conv2 and conv4 and conv3's input
  * gradient) and 0.81 on conv3's 10x10 output. There (in one process, interleaved, batch 64 and
  * 256, 1 and 2 threads) F(4x4, 3x3) was 5-8% faster for the forward and 10-15% slower for the
@@ -632,7 +632,8 @@ class WasmBackendImpl implements WasmBackend {
     const ySize = pool === undefined ? convSize : batch * pool.outH * pool.outW * outC;
     const g = forwardGeometry(info);
     const argShared = argmax !== undefined && this.heap.owns(argmax);
-    if (pool !== undefined && (!this.winogradFits(g) || (argmax !== undefined && !argShared))) {
+    const tile = this.winogradTile(g);
+    if (pool !== undefined && (tile === 0 || (argmax !== undefined && !argShared))) {
       // Only the Winograd output transform pools as it stores: elsewhere, the convolution into
       // scratch, then the pooling kernel (its argmax into scratch too, unless wanted).
       const full = this.heap.f32(this.scratch.get("poolIn", convSize * 4), convSize);
@@ -649,14 +650,14 @@ class WasmBackendImpl implements WasmBackend {
       info.padTop + info.padLeft + info.padBottom + info.padRight === 0
     ) {
       this.runC1(yPtr, xPtr, w, b, info, relu);
-    } else if (this.winogradFits(g)) {
+    } else if (tile !== 0) {
       // Tap (kh, kw) from input channel c to output channel n: w[tap][c][n].
       const argPtr = argShared ? argmax!.byteOffset : 0;
       this.runWinograd("conv2dForward", g, yPtr, xPtr, b, w, outC, 1, false, {
         relu,
         ...(pool === undefined ? {} : { pool }),
         argPtr,
-        tile: this.winograd4Fits(g) ? 4 : 2,
+        tile,
       });
     } else {
       const { wp, bp } = this.packForward(w, b, kH * kW * inC, outC);
@@ -666,16 +667,21 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   /**
-   * Whether a convolution takes the Winograd path: 3x3, stride 1, at least 16 input and output
-   * channels (below that the batched GEMM's reduction is too short to pay for the transforms),
-   * and fewer multiplications than the direct path, which skips the taps in the padding: 16 per
-   * 2x2 tile, weighed 1.5x for the transforms and the GEMM's short reduction, against the
-   * direct path's valid taps. (The seed CNN's conv4 input gradient, 10x10 from 8x8, is a draw
-   * and stays direct.)
+   * The Winograd tile a convolution takes: 0 (the direct path), 2 (F(2x2, 3x3)) or 4
+   * (F(4x4, 3x3)). Winograd needs a 3x3 kernel, stride 1 and at least 16 input and output
+   * channels (below that the batched GEMM's reduction is too short to pay for the transforms).
+   * F(4x4, 3x3) is chosen when its 36 multiplications per 4x4 tile (partial tiles of an output
+   * that is not a multiple of 4 counted whole) are at most `maxRatio` of F(2x2, 3x3)'s 16 per
+   * 2x2 tile, its transforms costing more per output: `WINO4_MAX_RATIO` for forwards and input
+   * gradients, `WINO4_DW_MAX_RATIO` for kernel gradients. The chosen one's multiplications,
+   * weighed 1.5x for the transforms and the GEMM's short reduction, must be fewer than the
+   * direct path's, which skips the taps in the padding. (The seed CNN's conv4 input gradient,
+   * 10x10 from 8x8, was a draw with F(2x2, 3x3) and stayed direct; F(4x4, 3x3) takes it,
+   * 12-20% faster in one process, interleaved, on 1 and 2 threads.)
    */
-  private winogradFits(g: PlanGeometry): boolean {
-    if (!this.useWinograd || g.kH !== 3 || g.kW !== 3 || g.sH !== 1 || g.sW !== 1) return false;
-    if (g.C < 16 || g.N < 16) return false;
+  private winogradTile(g: PlanGeometry, maxRatio = WINO4_MAX_RATIO): 0 | 2 | 4 {
+    if (!this.useWinograd || g.kH !== 3 || g.kW !== 3 || g.sH !== 1 || g.sW !== 1) return 0;
+    if (g.C < 16 || g.N < 16) return 0;
     const valid = (out: number, pad: number, len: number) => {
       let taps = 0;
       for (let o = 0; o < out; o++) {
@@ -684,22 +690,10 @@ class WasmBackendImpl implements WasmBackend {
       return taps;
     };
     const direct = valid(g.outH, g.padT, g.inH) * valid(g.outW, g.padL, g.inW);
-    const wino = Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2) * 16;
-    return 1.5 * wino < direct;
-  }
-
-  /**
-   * Whether a convolution on the Winograd path takes F(4x4, 3x3): when its 36 multiplications
-   * per 4x4 tile, the partial tiles of an output that is not a multiple of 4 counted whole, are
-   * at most `maxRatio` of F(2x2, 3x3)'s 16 per 2x2 tile (its transforms cost more per output):
-   * `WINO4_MAX_RATIO` for forwards and input gradients, `WINO4_DW_MAX_RATIO` for kernel
-   * gradients.
-   */
-  private winograd4Fits(g: PlanGeometry, maxRatio = WINO4_MAX_RATIO): boolean {
-    if (!this.useWinograd4) return false;
-    const f4 = Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4) * 36;
     const f2 = Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2) * 16;
-    return f4 <= maxRatio * f2;
+    const f4 = Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4) * 36;
+    const tile = this.useWinograd4 && f4 <= maxRatio * f2 ? 4 : 2;
+    return 1.5 * (tile === 4 ? f4 : f2) < direct ? tile : 0;
   }
 
   /**
@@ -894,11 +888,12 @@ class WasmBackendImpl implements WasmBackend {
         padT: kH - 1 - padTop,
         padL: kW - 1 - padLeft,
       };
-      if (this.winogradFits(g)) {
+      const tile = this.winogradTile(g);
+      if (tile !== 0) {
         // The flipped, transposed kernel: from dy channel c to dx channel n, w[8 - tap][n][c].
         this.runWinograd("conv2dBackwardInput", g, dxPtr, dyPtr, null, w, 1, outC, true, {
           maskPtr,
-          tile: this.winograd4Fits(g) ? 4 : 2,
+          tile,
         });
         publish();
         return maskPtr !== 0;
@@ -963,8 +958,9 @@ class WasmBackendImpl implements WasmBackend {
     const { padTop, padLeft, padBottom, padRight } = info;
     if (batch * outH * outW * outC === 0) return;
     const g = forwardGeometry(info);
-    if (this.winogradFits(g)) {
-      this.runWinogradDw(dw, db, dy, x, g);
+    const tile = this.winogradTile(g, WINO4_DW_MAX_RATIO);
+    if (tile !== 0) {
+      this.runWinogradDw(dw, db, dy, x, g, tile);
       return;
     }
     const pad = padTop + padLeft + padBottom + padRight > 0;
@@ -1004,7 +1000,7 @@ class WasmBackendImpl implements WasmBackend {
 
   /**
    * The kernel gradient of a 3x3 stride-1 convolution by Winograd F(2x2, 3x3), or F(4x4, 3x3)
-   * where its tiles fit (`winograd4Fits`), the forward's algorithm run backwards: per block of
+   * (`m` = 4, see `winogradTile`), the forward's algorithm run backwards: per block of
    * output tiles, V = B^T d B of the input (as the forward), dM = A dy A^T of the output
    * gradient, and dU += V^T dM for the 16 (36) transform positions (2.25x (4x) fewer
    * multiply-adds than the direct kernel gradient); after the chunks' accumulators are summed in
@@ -1017,10 +1013,11 @@ class WasmBackendImpl implements WasmBackend {
     dy: Float32Array,
     x: Float32Array,
     g: PlanGeometry,
+    m: 2 | 4,
   ): void {
     const { batch, C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4), B = this.dwBlock;
-    const m = this.winograd4Fits(g, WINO4_DW_MAX_RATIO) ? 4 : 2, P = m === 4 ? 36 : 16;
+    const P = m === 4 ? 36 : 16;
     const tiles = batch * Math.ceil(g.outH / m) * Math.ceil(g.outW / m);
     // Tiles per block: V and dMT of a block within ~WINO_DW_BLOCK_BYTES (in L2 between the
     // transforms and the GEMM), a multiple of 4 (wino_dy's and wino4_dy's groups).

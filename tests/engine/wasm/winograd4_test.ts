@@ -1,8 +1,8 @@
 /**
  * Winograd F(4x4, 3x3) (`wino4_in`, `wino_gemm` over 36 positions, `wino4_out`; `wino4_dy`,
  * `wino_dw`) against float64 references of the convolution's forward, input gradient and kernel
- * gradient: the seed CNN's layers that take it (the forwards of conv2-conv4, the input
- * gradients of conv2 and conv3, the kernel gradients of conv2 and conv4), outputs that are not
+ * gradient: the seed CNN's layers that take it (the forwards and input gradients of conv2-conv4,
+ * the kernel gradients of conv2 and conv4), outputs that are not
  * multiples of 4 (partial tiles), `same` padding and channel counts that are not multiples of 4, on 1 and 2
  * participants. Each case checks that F(4x4, 3x3) did run (its rounding differs from
  * F(2x2, 3x3)'s) and bounds both algorithms' error, F(4x4, 3x3)'s by the kernel tests' 1e-5.
@@ -26,9 +26,10 @@ type Case = [number, number, number, number, number, Padding, boolean, boolean, 
 const CASES: Case[] = [
   [4, 26, 26, 32, 32, "valid", true, true, true], // conv2
   [4, 12, 12, 32, 64, "valid", true, true, false], // conv3: 10x10 outputs (dw stays F(2x2))
-  [4, 10, 10, 64, 64, "valid", true, false, true], // conv4: 8x8 outputs, a 10x10 dx is direct
+  [4, 10, 10, 64, 64, "valid", true, true, true], // conv4: 8x8 outputs, 10x10 input gradient
   [3, 13, 11, 17, 19, "same", true, true, true], // partial tiles both ways, channel tails
-  [2, 9, 14, 24, 16, "valid", true, false, true], // 7x12 outputs: a partial tile row
+  [2, 9, 14, 24, 16, "valid", true, true, true], // 7x12 outputs: a partial tile row
+  [2, 8, 8, 16, 16, "valid", false, true, false], // 6x6 outputs: F(2x2, 3x3) is as cheap
   [1, 8, 7, 16, 20, "same", true, true, true], // batch 1, a partial tile column
 ];
 
