@@ -15,11 +15,13 @@ import { choiceFlag, intFlag, parseFlags, runCli, UsageError } from "../pipeline
 
 const USAGE =
   `Usage: deno task bench-ab --before DIR [--mode step|infer|numbers] [--reps N] [--workers 1,2]
+                          [--batch N]
 
 Loads the engine of DIR (a directory in this project with another version's engine/,
 layers/ and pipelines/) and this tree's, builds the lecture's CNN with each, and times
 them in one process, interleaved rep by rep: the training step at batch 64 (forward,
-loss, backward, RMSprop) or model.predict at batch 256, on each participant count.
+loss, backward, RMSprop) or model.predict at batch 256 (or --batch), on each participant
+count.
 Prints best, quartiles and median per version.
 
 With --mode numbers it times nothing: both versions train N steps from the same seed
@@ -32,6 +34,7 @@ Flags:
   --mode MODE        step, infer or numbers (default step)
   --reps N           timed repetitions per configuration, or steps (default 30)
   --workers LIST     participant counts, comma-separated (default 1,2)
+  --batch N          the step's or inference's batch (default 64 or 256)
   --help             this text
 `;
 
@@ -132,6 +135,7 @@ async function main(args: string[]): Promise<number> {
       mode: { type: "string" },
       reps: { type: "string" },
       workers: { type: "string" },
+      batch: { type: "string" },
     },
     USAGE,
   );
@@ -153,7 +157,7 @@ async function main(args: string[]): Promise<number> {
     ["after", await load(new URL("../", import.meta.url))],
   ];
   if (mode === "numbers") return await compareNumbers(versions, workers, reps);
-  const n = mode === "step" ? 64 : 256;
+  const n = intFlag("batch", values.batch, mode === "step" ? 64 : 256, 1);
   const batch = batchOf(n, 1);
   const configs: { name: string; run: () => void; ms: number[]; dispose: () => void }[] = [];
   for (const w of workers) {
@@ -181,7 +185,7 @@ async function main(args: string[]): Promise<number> {
     }
   }
   console.log(
-    `${mode === "step" ? "Training step, batch 64" : "model.predict, batch 256"}; ${reps} reps, ` +
+    `${mode === "step" ? "Training step" : "model.predict"}, batch ${n}; ${reps} reps, ` +
       `interleaved; load average ${Deno.loadavg()[0]!.toFixed(2)}\n`,
   );
   console.log(
@@ -191,7 +195,7 @@ async function main(args: string[]): Promise<number> {
   for (const c of configs) {
     c.ms.sort((a, b) => a - b);
     const q = (f: number) => c.ms[Math.round(f * (reps - 1))]!;
-    const cells = [q(0), q(0.25), q(0.5), q(0.75)].map((v) => v.toFixed(1));
+    const cells = [q(0), q(0.25), q(0.5), q(0.75)].map((v) => v.toFixed(v < 10 ? 2 : 1));
     const rate = mode === "infer" ? ` ${Math.round((n * 1000) / q(0.5))} |` : "";
     console.log(`| ${c.name} | ${cells.join(" | ")} |${rate}`);
     c.dispose();

@@ -93,6 +93,7 @@ import {
   winoDwMainFloats,
   winoDwWorkFloats,
 } from "./tasks.ts";
+import { FilterCache } from "./filter_cache.ts";
 import {
   winogradFilter,
   winogradFilter4,
@@ -275,6 +276,13 @@ const DW_MIN_CHUNK_PIXELS = 1024;
  * process) and the GEMM the same.
  */
 const WINO_BLOCK_BYTES = 96 * 1024;
+/**
+ * Transformed filters kept (`FilterCache`): a forward and an input gradient per Winograd layer
+ * of the seed CNN fit, and up to 8 MB each (conv4's F(4x4, 3x3) transform is 590 KB), so a model
+ * with large layers keeps at most 64 MB of them.
+ */
+const FILTER_CACHE_SLOTS = 8;
+const FILTER_CACHE_MAX_BYTES = 8 << 20;
 
 /**
  * F(4x4, 3x3) against F(2x2, 3x3), multiplications per output (see `winogradTile`), is 0.5625
@@ -441,6 +449,8 @@ class WasmBackendImpl implements WasmBackend {
   /** The same for kernel gradients (see `DW_PAR_MIN_MACS`). */
   private readonly dwMinMacs: number;
   private readonly minElements: number;
+  /** The Winograd forwards' transformed filters, by the filters' contents. */
+  private readonly filterCache: FilterCache;
   /** Pixel plans in shared memory by geometry: they depend only on shapes. */
   private readonly plans = new Map<string, number>();
 
@@ -461,6 +471,11 @@ class WasmBackendImpl implements WasmBackend {
     this.useDenseDw = options.denseDw ?? true;
     this.minElements = options.parallelMinElements ?? PAR_MIN_ELEMENTS;
     this.scratch = new Scratch(heap);
+    this.filterCache = new FilterCache(
+      FILTER_CACHE_SLOTS,
+      (slot, bytes) => this.scratch.get(`filter${slot}`, bytes),
+      FILTER_CACHE_MAX_BYTES,
+    );
     this.dwBlock = dwTapBlock(dwTile);
     this.name = `wasm-simd${relaxed ? "-relaxed" : ""} x${workers}`;
   }
@@ -720,27 +735,17 @@ class WasmBackendImpl implements WasmBackend {
     const { C, N } = g;
     const Cp = roundUp(C, 4), Np = roundUp(N, 4);
     const P = m === 4 ? 36 : 16; // transform positions
-    // The transformed filter, packed as packForward would pack a (P*C) x N matrix: pairs of
-    // output channels in WebAssembly, the last one when N is odd and the zero columns past N
-    // in TypeScript (bitwise the same arithmetic).
-    const wp = this.scratch.get("wp", P * C * Np * 4);
-    const vecs = this.fwdTile.vecs, even = N & ~1;
-    if (even > 0) {
-      const ft = this.newTask(TASK_WINO_FILTER);
-      ft[1] = m === 4 ? 2 : 0;
-      ft[2] = wp;
-      ft[3] = this.input(w, 9 * C * N, "w");
-      ft[4] = C;
-      ft[5] = N;
-      ft[6] = cStride;
-      ft[7] = nStride;
-      ft[8] = flip ? 1 : 0;
-      ft[9] = vecs;
-      this.runFilterTask(ft, C, N);
+    // The transformed filter, packed as packForward would pack a (P*C) x N matrix; reused from
+    // the cache while the weights are unchanged (inference), else computed into a cache slot (or,
+    // past the cache's size limit, into scratch).
+    const bytes = P * C * Np * 4;
+    const transform = (at: number) => this.transformFilter(at, w, C, N, cStride, nStride, flip, m);
+    const key = `${m},${C},${N},${cStride},${nStride},${flip ? 1 : 0}`;
+    let wp = this.filterCache.get(key, w, bytes, transform);
+    if (wp === undefined) {
+      wp = this.scratch.get("wp", bytes);
+      transform(wp);
     }
-    const u = this.heap.f32(wp, P * C * Np);
-    if (m === 4) winogradFilter4(u, C, N, w, cStride, nStride, flip, vecs, even);
-    else winogradFilter(u, C, N, w, cStride, nStride, flip, vecs, even);
     const bp = this.packBias(bias, N);
     const bz = this.zeros(Math.max(Cp, Np));
     const tiles = g.batch * Math.ceil(g.outH / m) * Math.ceil(g.outW / m);
@@ -764,6 +769,41 @@ class WasmBackendImpl implements WasmBackend {
     const parallel = g.batch * g.outH * g.outW * N * 9 * C >= this.minMacs;
     t[A_CHUNKS] = Math.min(Math.ceil(tiles / T), this.chunks(parallel));
     this.pool.run(kernel, t, parallel);
+  }
+
+  /**
+   * Writes the Winograd transform of the 3x3 filter `w` (read as `winogradFilter` says) at `at`:
+   * pairs of output channels in WebAssembly (F(2x2, 3x3)'s `wino_filter` or F(4x4, 3x3)'s
+   * `wino4_filter`), the last one when N is odd and the zero columns past N in TypeScript
+   * (bitwise the same arithmetic).
+   */
+  private transformFilter(
+    at: number,
+    w: Float32Array,
+    C: number,
+    N: number,
+    cStride: number,
+    nStride: number,
+    flip: boolean,
+    m: 2 | 4,
+  ): void {
+    const vecs = this.fwdTile.vecs, even = N & ~1;
+    if (even > 0) {
+      const ft = this.newTask(TASK_WINO_FILTER);
+      ft[1] = m === 4 ? 2 : 0;
+      ft[2] = at;
+      ft[3] = this.input(w, 9 * C * N, "w");
+      ft[4] = C;
+      ft[5] = N;
+      ft[6] = cStride;
+      ft[7] = nStride;
+      ft[8] = flip ? 1 : 0;
+      ft[9] = vecs;
+      this.runFilterTask(ft, C, N);
+    }
+    const u = this.heap.f32(at, (m === 4 ? 36 : 16) * C * roundUp(N, 4));
+    if (m === 4) winogradFilter4(u, C, N, w, cStride, nStride, flip, vecs, even);
+    else winogradFilter(u, C, N, w, cStride, nStride, flip, vecs, even);
   }
 
   /**
