@@ -515,11 +515,12 @@ export const WG = {
 } as const;
 
 /**
- * Slots of a Winograd task: the output's 2x2 tiles (`tiles` = batch x tH x tW) in blocks of `T`;
- * per block, `wino_in` into V, the batched GEMM `wino_gemm` into M, `wino_out` into y. V and M
- * ([16][T][Cp] and [16][T][Np] floats) live in the participant's private region at `scratch +
- * slot * scratchPer`. `wp` is the transformed filter packed as a (16*C) x N matrix; `bz` holds
- * max(Cp, Np) zero floats (the padding taps' zeros); `bias` the layer's bias (Np floats).
+ * Slots of a Winograd task: the output's m x m tiles (`tiles` = batch x tH x tW; m = 2, or 4 with
+ * `f4`) in blocks of `T`; per block, `wino_in` (`wino4_in`) into V, the batched GEMM `wino_gemm`
+ * into M, `wino_out` (`wino4_out`) into y. V and M ([P][T][Cp] and [P][T][Np] floats, P = 16 or
+ * 36 transform positions) live in the participant's private region at `scratch + slot *
+ * scratchPer`. `wp` is the transformed filter packed as a (P*C) x N matrix; `bz` holds max(Cp, Np)
+ * zero floats (the padding taps' zeros); `bias` the layer's bias (Np floats).
  */
 export const W = {
   kind: 0,
@@ -544,13 +545,14 @@ export const W = {
 } as const;
 
 /**
- * Slots of a Winograd kernel-gradient task: the output's 2x2 tiles (`tiles` = batch x tH x tW)
- * in blocks of `T` (a multiple of 4), the blocks shared among the chunks. Per block, `wino_in`
- * packs V ([16][ceil(Cp/B)][T][B] floats), `wino_dy` writes dMT ([16][Np][T]), and `wino_dw`
- * adds V^T dM into the chunk's accumulators at `scratch + chunk * scratchPer`: [16][ceil(Cp/B)]
- * [Np][B] floats (`winoDwMainFloats`), then the bias sums (Np floats: `colsum` of the chunk's
- * share of dy's pixels). V and dMT live in the participant's region at `work + slot * workPer`;
- * `bz` holds max(Cp, Np) zero floats for the taps and outputs outside the images.
+ * Slots of a Winograd kernel-gradient task: the output's m x m tiles (`tiles` = batch x tH x tW;
+ * m = 2, or 4 with `f4`) in blocks of `T` (a multiple of 4), the blocks shared among the chunks.
+ * Per block, `wino_in` (`wino4_in`) packs V ([P][ceil(Cp/B)][T][B] floats, P = 16 or 36
+ * positions), `wino_dy` (`wino4_dy`) writes dMT ([P][Np][T]), and `wino_dw` adds V^T dM into the
+ * chunk's accumulators at `scratch + chunk * scratchPer`: [P][ceil(Cp/B)][Np][B] floats
+ * (`winoDwMainFloats`), then the bias sums (Np floats: `colsum` of the chunk's share of dy's
+ * pixels). V, dMT and `wino4_dy`'s scratch live in the participant's region at `work + slot *
+ * workPer`; `bz` holds max(Cp, Np) zero floats for the taps and outputs outside the images.
  */
 export const WD = {
   kind: 0,
@@ -574,13 +576,13 @@ export function winoDwMainFloats(Cp: number, Np: number, B: number, P = 16): num
   return P * Math.ceil(Cp / B) * Np * B;
 }
 
-/** Float count of a Winograd kernel-gradient block's work area: V, then dMT. */
+/** Floats of `wino4_dy`'s per-participant scratch (4 tiles x 36 vectors), after dMT. */
+const WINO4_DY_TMP_FLOATS = 4 * 36 * 4;
+
+/** Float count of a Winograd kernel-gradient block's work area: V, dMT, then `wino4_dy`'s scratch. */
 export function winoDwWorkFloats(T: number, Cp: number, Np: number, B: number, P = 16): number {
   return P * T * (Math.ceil(Cp / B) * B + Np) + (P === 36 ? WINO4_DY_TMP_FLOATS : 0);
 }
-
-/** Floats of `wino4_dy`'s per-participant scratch (4 tiles x 36 vectors), after dMT. */
-export const WINO4_DY_TMP_FLOATS = 4 * 36 * 4;
 
 /** Slots of a max-pooling forward task (`maxpool_fwd`'s parameters, pixels split). */
 export const MP = {
