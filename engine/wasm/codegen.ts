@@ -47,12 +47,17 @@
 
 import { assembleModule, FuncBuilder, I32, type ModuleFunc, V128 } from "./assembler.ts";
 import {
+  filterPairLocals,
+  filterPairLoop,
   firstOf,
-  gatherPair,
+  gradientPairLocals,
+  gradientPairLoop,
   type Indices,
   madd,
   minDiff,
+  nextChannelVector,
   PARAMS,
+  patchTaps,
   reluIf,
   storeTail,
   tileCoords,
@@ -880,23 +885,8 @@ function winoIn(): FuncBuilder {
   f.block().loop(); // over tiles
   f.get(tl).get(nT).geS().brIf(1);
   f.get(t0).get(tl).add().set(t);
-  tileCoords(f, t, tH, tW, q, n, th, tw);
-  f.get(th).i32(1).shl().get(padT).sub().set(ih0);
-  f.get(tw).i32(1).shl().get(padL).sub().set(iw0);
-  for (let i = 0; i < 4; i++) {
-    // 0 <= ih0 + i < inH, as one unsigned compare
-    f.get(ih0).i32(i).add().get(inH).ltU().set(rowOk[i]!);
-    f.get(iw0).i32(i).add().get(inW).ltU().set(colOk[i]!);
-  }
-  f.get(x).get(n).get(inH).mul().get(ih0).add().get(inW).mul().get(iw0).add().get(pixB).mul()
-    .add().set(base);
-  // The 16 taps' addresses, once per tile (per channel vector they cost 5x the loads).
-  for (let i = 0; i < 4; i++) {
-    for (let j = 0; j < 4; j++) {
-      f.get(base).i32(i).get(rowB).mul().add().i32(j).get(pixB).mul().add();
-      f.get(zp).get(rowOk[i]!).get(colOk[j]!).and().select().set(tap[i * 4 + j]!);
-    }
-  }
+  const locals = { x, inH, inW, padT, padL, tH, tW, zp, rowB, pixB, t, q, n, th, tw, ih0, iw0 };
+  patchTaps(f, { ...locals, base, rowOk, colOk, tap }, 4, 1);
   f.get(V).get(tl).get(tileBytes).mul().add().set(vout);
   f.i32(0).set(off);
   f.i32(0).set(cnt);
@@ -934,11 +924,7 @@ function winoIn(): FuncBuilder {
     load(3, j).f32x4Sub().set(d[j]!); // d1 - d3
   }
   cols();
-  // The next channel vector; past a block of `blk` bytes, skip `blkExtra` (no division).
-  f.get(off).i32(16).add().set(off);
-  f.get(cnt).i32(16).add().tee(cnt).get(blk).geS().set(wrap);
-  f.get(bo).get(blkExtra).i32(0).get(wrap).select().add().set(bo);
-  f.i32(0).get(cnt).get(wrap).select().set(cnt);
+  nextChannelVector(f, off, cnt, bo, wrap, blk, blkExtra);
   f.br(0).end().end();
   f.get(tl).i32(1).add().set(tl);
   f.br(0).end().end();
@@ -1676,71 +1662,42 @@ const F64X2_HALF: [number, number, number, number] = [0, 0x3fe00000, 0, 0x3fe000
  */
 function winoFilter(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [dst, w, C, N, cStride, nStride, flip, vecs, c0, c1, nEven] = PARAMS;
-  const n = f.local(I32), c = f.local(I32), cb = f.local(I32), width = f.local(I32);
-  const col = f.local(I32), stepB = f.local(I32), b0 = f.local(I32), b1 = f.local(I32);
-  const at = f.local(I32), plane = f.local(I32), nVec = f.local(I32);
-  const tap = Array.from({ length: 9 }, () => f.local(I32));
-  const g = Array.from({ length: 9 }, () => f.local(V128));
+  const [dst] = PARAMS;
+  const l = filterPairLocals(f);
+  const { c, width, col, stepB, at, g } = l;
   const a = [f.local(V128), f.local(V128), f.local(V128)];
   const half = f.local(V128);
   f.i32x4Const(F64X2_HALF).set(half);
-  f.get(C).get(N).mul().i32(2).shl().set(plane);
-  f.get(N).i32(3).add().i32(2).shrU().set(nVec);
-  for (let t = 0; t < 9; t++) {
-    // byte offset of tap t: (flip ? 8 - t : t) planes
-    f.i32(8 - t).i32(t).get(flip).select().get(plane).mul().set(tap[t]!);
-  }
-  f.get(c0).set(c);
-  f.block().loop(); // input channels
-  f.get(c).get(c1).geS().brIf(1);
-  f.i32(0).set(n);
-  f.block().loop(); // output channel pairs
-  f.get(n).get(nEven).geS().brIf(1);
-  f.get(n).get(vecs).i32(2).shl().divU().get(vecs).mul().set(cb);
-  f.get(nVec).get(cb).sub().set(width);
-  f.get(vecs).get(width).get(width).get(vecs).gtS().select().i32(2).shl().set(width);
-  f.get(C).i32(4).shl().get(cb).mul().i32(2).shl().get(n).add().get(cb).i32(2).shl().sub()
-    .set(col);
-  f.get(C).get(width).mul().i32(2).shl().set(stepB);
-  f.get(w).get(c).get(cStride).mul().get(n).get(nStride).mul().add().i32(2).shl().add().set(b0);
-  f.get(b0).get(nStride).i32(2).shl().add().set(b1);
-  for (let t = 0; t < 9; t++) {
-    gatherPair(f, () => f.get(b0).get(tap[t]!).add(), () => f.get(b1).get(tap[t]!).add());
-    f.set(g[t]!);
-  }
-  f.get(dst).get(col).get(c).get(width).mul().add().i32(2).shl().add().set(at);
-  /** Row i of G g (a0, a1, a2) times G^T: positions 4i .. 4i + 3, `stepB` apart. */
-  const row = (i: number) => {
-    const store = (k: number, value: () => void) => {
-      f.get(at);
-      value();
-      f.f32x4DemoteF64x2Zero().v128Store64Lane(0);
-      if (i < 3 || k < 3) f.get(at).get(stepB).add().set(at);
+  filterPairLoop(f, l, 16, () => {
+    f.get(dst).get(col).get(c).get(width).mul().add().i32(2).shl().add().set(at);
+    /** Row i of G g (a0, a1, a2) times G^T: positions 4i .. 4i + 3, `stepB` apart. */
+    const row = (i: number) => {
+      const store = (k: number, value: () => void) => {
+        f.get(at);
+        value();
+        f.f32x4DemoteF64x2Zero().v128Store64Lane(0);
+        if (i < 3 || k < 3) f.get(at).get(stepB).add().set(at);
+      };
+      store(0, () => f.get(a[0]!));
+      store(1, () => f.get(a[0]!).get(a[1]!).f64x2Add().get(a[2]!).f64x2Add().get(half).f64x2Mul());
+      store(2, () => f.get(a[0]!).get(a[1]!).f64x2Sub().get(a[2]!).f64x2Add().get(half).f64x2Mul());
+      store(3, () => f.get(a[2]!));
     };
-    store(0, () => f.get(a[0]!));
-    store(1, () => f.get(a[0]!).get(a[1]!).f64x2Add().get(a[2]!).f64x2Add().get(half).f64x2Mul());
-    store(2, () => f.get(a[0]!).get(a[1]!).f64x2Sub().get(a[2]!).f64x2Add().get(half).f64x2Mul());
-    store(3, () => f.get(a[2]!));
-  };
-  for (let j = 0; j < 3; j++) f.get(g[j]!).set(a[j]!);
-  row(0);
-  for (let j = 0; j < 3; j++) {
-    f.get(g[j]!).get(g[3 + j]!).f64x2Add().get(g[6 + j]!).f64x2Add().get(half).f64x2Mul();
-    f.set(a[j]!);
-  }
-  row(1);
-  for (let j = 0; j < 3; j++) {
-    f.get(g[j]!).get(g[3 + j]!).f64x2Sub().get(g[6 + j]!).f64x2Add().get(half).f64x2Mul();
-    f.set(a[j]!);
-  }
-  row(2);
-  for (let j = 0; j < 3; j++) f.get(g[6 + j]!).set(a[j]!);
-  row(3);
-  f.get(n).i32(2).add().set(n);
-  f.br(0).end().end();
-  f.get(c).i32(1).add().set(c);
-  f.br(0).end().end();
+    for (let j = 0; j < 3; j++) f.get(g[j]!).set(a[j]!);
+    row(0);
+    for (let j = 0; j < 3; j++) {
+      f.get(g[j]!).get(g[3 + j]!).f64x2Add().get(g[6 + j]!).f64x2Add().get(half).f64x2Mul();
+      f.set(a[j]!);
+    }
+    row(1);
+    for (let j = 0; j < 3; j++) {
+      f.get(g[j]!).get(g[3 + j]!).f64x2Sub().get(g[6 + j]!).f64x2Add().get(half).f64x2Mul();
+      f.set(a[j]!);
+    }
+    row(2);
+    for (let j = 0; j < 3; j++) f.get(g[6 + j]!).set(a[j]!);
+    row(3);
+  });
   return f;
 }
 
@@ -1753,65 +1710,39 @@ function winoFilter(): FuncBuilder {
  */
 function winoFilterGrad(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(9).fill(I32));
-  const [dw, acc, C, N, Np, B, c0, c1, nEven] = PARAMS;
-  const n = f.local(I32), c = f.local(I32), posB = f.local(I32), cnB = f.local(I32);
-  const u0 = f.local(I32), u1 = f.local(I32), at = f.local(I32), nTB = f.local(I32);
-  const u = Array.from({ length: 16 }, () => f.local(V128));
+  const [dw, , , N] = PARAMS;
+  const l = gradientPairLocals(f, 16);
+  const { n, c, cnB, at, u } = l;
   const sj = [0, 1, 2, 3].map(() => f.local(V128));
   const m = [0, 1, 2, 3].map(() => f.local(V128));
   const half = f.local(V128);
   f.i32x4Const(F64X2_HALF).set(half);
-  // nTB = ceil(ceil(C / 4) * 4 / B); pos = nTB * Np * B floats
-  f.get(C).i32(3).add().i32(-4).and().get(B).add().i32(1).sub().get(B).divU().set(nTB);
-  f.get(nTB).get(Np).mul().get(B).mul().i32(2).shl().set(posB);
-  f.get(C).get(N).mul().i32(2).shl().set(cnB);
-  f.get(c0).set(c);
-  f.block().loop(); // input channels
-  f.get(c).get(c1).geS().brIf(1);
-  f.i32(0).set(n);
-  f.block().loop(); // output channel pairs
-  f.get(n).get(nEven).geS().brIf(1);
-  // u = floor(c / B) * Np * B + c % B + n * B, in bytes from acc; n + 1 is B floats on
-  f.get(c).get(B).divU().get(Np).mul().get(B).mul(); // floor(c / B) * Np * B
-  f.get(c).get(B).divU().get(B).mul().get(c).sub().sub(); // + c % B
-  f.get(n).get(B).mul().add().i32(2).shl().get(acc).add().set(u0);
-  f.get(u0).get(B).i32(2).shl().add().set(u1);
-  for (let xi = 0; xi < 16; xi++) {
-    gatherPair(f, () => f.get(u0), () => f.get(u1));
-    f.set(u[xi]!);
-    if (xi < 15) {
-      f.get(u0).get(posB).add().set(u0);
-      f.get(u1).get(posB).add().set(u1);
+  gradientPairLoop(f, l, () => {
+    for (let j = 0; j < 4; j++) {
+      f.get(u[4 + j]!).get(u[8 + j]!).f64x2Add().get(half).f64x2Mul().set(sj[j]!);
     }
-  }
-  for (let j = 0; j < 4; j++) {
-    f.get(u[4 + j]!).get(u[8 + j]!).f64x2Add().get(half).f64x2Mul().set(sj[j]!);
-  }
-  f.get(dw).get(c).get(N).mul().get(n).add().i32(2).shl().add().set(at);
-  /** dw[at + kw planes] += the kernel row from (m0..m3) (G^T dU's row times G). */
-  const gradRow = () => {
-    const add = (value: () => void) => {
-      f.get(at).get(at).v128Load64Zero().f64x2PromoteLowF32x4();
-      value();
-      f.f64x2Add().f32x4DemoteF64x2Zero().v128Store64Lane(0);
-      f.get(at).get(cnB).add().set(at);
+    f.get(dw).get(c).get(N).mul().get(n).add().i32(2).shl().add().set(at);
+    /** dw[at + kw planes] += the kernel row from (m0..m3) (G^T dU's row times G). */
+    const gradRow = () => {
+      const add = (value: () => void) => {
+        f.get(at).get(at).v128Load64Zero().f64x2PromoteLowF32x4();
+        value();
+        f.f64x2Add().f32x4DemoteF64x2Zero().v128Store64Lane(0);
+        f.get(at).get(cnB).add().set(at);
+      };
+      add(() => f.get(m[0]!).get(m[1]!).get(m[2]!).f64x2Add().get(half).f64x2Mul().f64x2Add());
+      add(() => f.get(m[1]!).get(m[2]!).f64x2Sub().get(half).f64x2Mul());
+      add(() => f.get(m[1]!).get(m[2]!).f64x2Add().get(half).f64x2Mul().get(m[3]!).f64x2Add());
     };
-    add(() => f.get(m[0]!).get(m[1]!).get(m[2]!).f64x2Add().get(half).f64x2Mul().f64x2Add());
-    add(() => f.get(m[1]!).get(m[2]!).f64x2Sub().get(half).f64x2Mul());
-    add(() => f.get(m[1]!).get(m[2]!).f64x2Add().get(half).f64x2Mul().get(m[3]!).f64x2Add());
-  };
-  for (let j = 0; j < 4; j++) f.get(u[j]!).get(sj[j]!).f64x2Add().set(m[j]!);
-  gradRow();
-  for (let j = 0; j < 4; j++) {
-    f.get(u[4 + j]!).get(u[8 + j]!).f64x2Sub().get(half).f64x2Mul().set(m[j]!);
-  }
-  gradRow();
-  for (let j = 0; j < 4; j++) f.get(sj[j]!).get(u[12 + j]!).f64x2Add().set(m[j]!);
-  gradRow();
-  f.get(n).i32(2).add().set(n);
-  f.br(0).end().end();
-  f.get(c).i32(1).add().set(c);
-  f.br(0).end().end();
+    for (let j = 0; j < 4; j++) f.get(u[j]!).get(sj[j]!).f64x2Add().set(m[j]!);
+    gradRow();
+    for (let j = 0; j < 4; j++) {
+      f.get(u[4 + j]!).get(u[8 + j]!).f64x2Sub().get(half).f64x2Mul().set(m[j]!);
+    }
+    gradRow();
+    for (let j = 0; j < 4; j++) f.get(sj[j]!).get(u[12 + j]!).f64x2Add().set(m[j]!);
+    gradRow();
+  });
   return f;
 }
 

@@ -26,7 +26,19 @@
  */
 
 import { FuncBuilder, I32, V128 } from "./assembler.ts";
-import { f64x2Bits, gatherPair, PARAMS, reluIf, storeTail, tileCoords } from "./emit.ts";
+import {
+  f64x2Bits,
+  filterPairLocals,
+  filterPairLoop,
+  gradientPairLocals,
+  gradientPairLoop,
+  nextChannelVector,
+  PARAMS,
+  patchTaps,
+  reluIf,
+  storeTail,
+  tileCoords,
+} from "./emit.ts";
 
 /** float32 bit patterns, for constant vectors (the builder has `i32x4.const`, not `f32x4`). */
 const F32_2 = 0x40000000, F32_4 = 0x40800000, F32_8 = 0x41000000;
@@ -123,23 +135,8 @@ export function wino4In(): FuncBuilder {
   f.block().loop(); // over tiles
   f.get(tl).get(nT).geS().brIf(1);
   f.get(t0).get(tl).add().set(t);
-  tileCoords(f, t, tH, tW, q, n, th, tw);
-  f.get(th).i32(2).shl().get(padT).sub().set(ih0);
-  f.get(tw).i32(2).shl().get(padL).sub().set(iw0);
-  for (let i = 0; i < 6; i++) {
-    // 0 <= ih0 + i < inH, as one unsigned compare
-    f.get(ih0).i32(i).add().get(inH).ltU().set(rowOk[i]!);
-    f.get(iw0).i32(i).add().get(inW).ltU().set(colOk[i]!);
-  }
-  f.get(x).get(n).get(inH).mul().get(ih0).add().get(inW).mul().get(iw0).add().get(pixB).mul()
-    .add().set(base);
-  // The 36 taps' addresses, once per tile.
-  for (let i = 0; i < 6; i++) {
-    for (let j = 0; j < 6; j++) {
-      f.get(base).i32(i).get(rowB).mul().add().i32(j).get(pixB).mul().add();
-      f.get(zp).get(rowOk[i]!).get(colOk[j]!).and().select().set(tap[i * 6 + j]!);
-    }
-  }
+  const locals = { x, inH, inW, padT, padL, tH, tW, zp, rowB, pixB, t, q, n, th, tw, ih0, iw0 };
+  patchTaps(f, { ...locals, base, rowOk, colOk, tap }, 6, 2);
   f.get(V).get(tl).get(tileBytes).mul().add().set(vout);
   f.i32(0).set(off);
   f.i32(0).set(cnt);
@@ -160,11 +157,7 @@ export function wino4In(): FuncBuilder {
       if (i < 5 || k < 5) f.get(addr).get(posBytes).add().set(addr);
     }
   }
-  // The next channel vector; past a block of `blk` bytes, skip `blkExtra` (no division).
-  f.get(off).i32(16).add().set(off);
-  f.get(cnt).i32(16).add().tee(cnt).get(blk).geS().set(wrap);
-  f.get(bo).get(blkExtra).i32(0).get(wrap).select().add().set(bo);
-  f.i32(0).get(cnt).get(wrap).select().set(cnt);
+  nextChannelVector(f, off, cnt, bo, wrap, blk, blkExtra);
   f.br(0).end().end();
   f.get(tl).i32(1).add().set(tl);
   f.br(0).end().end();
@@ -365,12 +358,9 @@ function filterTransform(
  */
 export function wino4Filter(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(11).fill(I32));
-  const [dst, w, C, N, cStride, nStride, flip, vecs, c0, c1, nEven] = PARAMS;
-  const n = f.local(I32), c = f.local(I32), cb = f.local(I32), width = f.local(I32);
-  const col = f.local(I32), stepB = f.local(I32), b0 = f.local(I32), b1 = f.local(I32);
-  const at = f.local(I32), plane = f.local(I32), nVec = f.local(I32);
-  const tap = Array.from({ length: 9 }, () => f.local(I32));
-  const g = Array.from({ length: 9 }, () => f.local(V128));
+  const [dst] = PARAMS;
+  const l = filterPairLocals(f);
+  const { c, width, col, stepB, at, g } = l;
   const gg = Array.from({ length: 18 }, () => f.local(V128)); // G g, 6 x 3
   const u = Array.from({ length: 6 }, () => f.local(V128));
   const s = f.local(V128);
@@ -383,52 +373,20 @@ export function wino4Filter(): FuncBuilder {
   };
   const consts: [number, number][] = [[k.q4, 4], [k.m6, -6], [k.q24, 24], [k.q12, 12], [k.q6, 6]];
   for (const [local, v] of consts) f.i32x4Const(f64x2Bits(v)).set(local);
-  f.get(C).get(N).mul().i32(2).shl().set(plane);
-  f.get(N).i32(3).add().i32(2).shrU().set(nVec);
-  for (let t = 0; t < 9; t++) {
-    // byte offset of tap t: (flip ? 8 - t : t) planes
-    f.i32(8 - t).i32(t).get(flip).select().get(plane).mul().set(tap[t]!);
-  }
-  f.get(c0).set(c);
-  f.block().loop(); // input channels
-  f.get(c).get(c1).geS().brIf(1);
-  f.i32(0).set(n);
-  f.block().loop(); // output channel pairs
-  f.get(n).get(nEven).geS().brIf(1);
-  f.get(n).get(vecs).i32(2).shl().divU().get(vecs).mul().set(cb);
-  f.get(nVec).get(cb).sub().set(width);
-  f.get(vecs).get(width).get(width).get(vecs).gtS().select().i32(2).shl().set(width);
-  // column of n: K * cb * 4 + (n - cb * 4) with K = 36C rows
-  f.get(C).i32(36).mul().get(cb).mul().i32(2).shl().get(n).add().get(cb).i32(2).shl().sub()
-    .set(col);
-  f.get(C).get(width).mul().i32(2).shl().set(stepB);
-  f.get(w).get(c).get(cStride).mul().get(n).get(nStride).mul().add().i32(2).shl().add().set(b0);
-  f.get(b0).get(nStride).i32(2).shl().add().set(b1);
-  for (let t = 0; t < 9; t++) {
-    gatherPair(f, () => f.get(b0).get(tap[t]!).add(), () => f.get(b1).get(tap[t]!).add());
-    f.set(g[t]!);
-  }
-  for (let j = 0; j < 3; j++) {
-    filterTransform(
-      f,
-      [g[j]!, g[3 + j]!, g[6 + j]!],
-      [0, 1, 2, 3, 4, 5].map((i) => gg[i * 3 + j]!),
-      k,
-      s,
-    );
-  }
-  f.get(dst).get(col).get(c).get(width).mul().add().i32(2).shl().add().set(at);
-  for (let i = 0; i < 6; i++) {
-    filterTransform(f, gg.slice(i * 3, i * 3 + 3), u, k, s);
-    for (let j = 0; j < 6; j++) {
-      f.get(at).get(u[j]!).f32x4DemoteF64x2Zero().v128Store64Lane(0);
-      if (i < 5 || j < 5) f.get(at).get(stepB).add().set(at);
+  filterPairLoop(f, l, 36, () => {
+    for (let j = 0; j < 3; j++) {
+      const column = [0, 1, 2, 3, 4, 5].map((i) => gg[i * 3 + j]!);
+      filterTransform(f, [g[j]!, g[3 + j]!, g[6 + j]!], column, k, s);
     }
-  }
-  f.get(n).i32(2).add().set(n);
-  f.br(0).end().end();
-  f.get(c).i32(1).add().set(c);
-  f.br(0).end().end();
+    f.get(dst).get(col).get(c).get(width).mul().add().i32(2).shl().add().set(at);
+    for (let i = 0; i < 6; i++) {
+      filterTransform(f, gg.slice(i * 3, i * 3 + 3), u, k, s);
+      for (let j = 0; j < 6; j++) {
+        f.get(at).get(u[j]!).f32x4DemoteF64x2Zero().v128Store64Lane(0);
+        if (i < 5 || j < 5) f.get(at).get(stepB).add().set(at);
+      }
+    }
+  });
   return f;
 }
 
@@ -589,56 +547,30 @@ function gradientFilterTransform(
  */
 export function wino4FilterGrad(): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(9).fill(I32));
-  const [dw, acc, C, N, Np, B, c0, c1, nEven] = PARAMS;
-  const n = f.local(I32), c = f.local(I32), posB = f.local(I32), cnB = f.local(I32);
-  const u0 = f.local(I32), u1 = f.local(I32), at = f.local(I32), nTB = f.local(I32);
-  const u = Array.from({ length: 36 }, () => f.local(V128));
+  const [dw, , , N] = PARAMS;
+  const l = gradientPairLocals(f, 36);
+  const { n, c, cnB, at, u } = l;
   const z = Array.from({ length: 18 }, () => f.local(V128)); // G^T dU, 3 x 6
   const r = [f.local(V128), f.local(V128), f.local(V128)];
   const tmp = [f.local(V128), f.local(V128)] as const;
   const k = { q4: f.local(V128), q6: f.local(V128), q12: f.local(V128), q24: f.local(V128) };
   const consts: [number, number][] = [[k.q4, 4], [k.q6, 6], [k.q12, 12], [k.q24, 24]];
   for (const [local, v] of consts) f.i32x4Const(f64x2Bits(v)).set(local);
-  // nTB = ceil(ceil(C / 4) * 4 / B); pos = nTB * Np * B floats
-  f.get(C).i32(3).add().i32(-4).and().get(B).add().i32(1).sub().get(B).divU().set(nTB);
-  f.get(nTB).get(Np).mul().get(B).mul().i32(2).shl().set(posB);
-  f.get(C).get(N).mul().i32(2).shl().set(cnB);
-  f.get(c0).set(c);
-  f.block().loop(); // input channels
-  f.get(c).get(c1).geS().brIf(1);
-  f.i32(0).set(n);
-  f.block().loop(); // output channel pairs
-  f.get(n).get(nEven).geS().brIf(1);
-  // u = floor(c / B) * Np * B + c % B + n * B, in bytes from acc; n + 1 is B floats on
-  f.get(c).get(B).divU().get(Np).mul().get(B).mul(); // floor(c / B) * Np * B
-  f.get(c).get(B).divU().get(B).mul().get(c).sub().sub(); // + c % B
-  f.get(n).get(B).mul().add().i32(2).shl().get(acc).add().set(u0);
-  f.get(u0).get(B).i32(2).shl().add().set(u1);
-  for (let xi = 0; xi < 36; xi++) {
-    gatherPair(f, () => f.get(u0), () => f.get(u1));
-    f.set(u[xi]!);
-    if (xi < 35) {
-      f.get(u0).get(posB).add().set(u0);
-      f.get(u1).get(posB).add().set(u1);
+  gradientPairLoop(f, l, () => {
+    for (let col = 0; col < 6; col++) {
+      const column = [0, 1, 2, 3, 4, 5].map((i) => u[6 * i + col]!);
+      gradientFilterTransform(f, column, [z[col]!, z[6 + col]!, z[12 + col]!], k, tmp);
     }
-  }
-  for (let col = 0; col < 6; col++) {
-    const column = [0, 1, 2, 3, 4, 5].map((i) => u[6 * i + col]!);
-    gradientFilterTransform(f, column, [z[col]!, z[6 + col]!, z[12 + col]!], k, tmp);
-  }
-  f.get(dw).get(c).get(N).mul().get(n).add().i32(2).shl().add().set(at);
-  for (let kh = 0; kh < 3; kh++) {
-    gradientFilterTransform(f, z.slice(kh * 6, kh * 6 + 6), r, k, tmp);
-    for (let kw = 0; kw < 3; kw++) {
-      // dw[at] += r[kw] for the pair: promote, add in float64, round once
-      f.get(at).get(at).v128Load64Zero().f64x2PromoteLowF32x4();
-      f.get(r[kw]!).f64x2Add().f32x4DemoteF64x2Zero().v128Store64Lane(0);
-      if (kh < 2 || kw < 2) f.get(at).get(cnB).add().set(at);
+    f.get(dw).get(c).get(N).mul().get(n).add().i32(2).shl().add().set(at);
+    for (let kh = 0; kh < 3; kh++) {
+      gradientFilterTransform(f, z.slice(kh * 6, kh * 6 + 6), r, k, tmp);
+      for (let kw = 0; kw < 3; kw++) {
+        // dw[at] += r[kw] for the pair: promote, add in float64, round once
+        f.get(at).get(at).v128Load64Zero().f64x2PromoteLowF32x4();
+        f.get(r[kw]!).f64x2Add().f32x4DemoteF64x2Zero().v128Store64Lane(0);
+        if (kh < 2 || kw < 2) f.get(at).get(cnB).add().set(at);
+      }
     }
-  }
-  f.get(n).i32(2).add().set(n);
-  f.br(0).end().end();
-  f.get(c).i32(1).add().set(c);
-  f.br(0).end().end();
+  });
   return f;
 }
