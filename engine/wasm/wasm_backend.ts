@@ -307,6 +307,13 @@ const WINO_DW_BLOCK_BYTES = 256 * 1024;
  */
 const WINO4_DW_BLOCK_BYTES = 512 * 1024;
 /**
+ * Bytes of all the chunks' accumulators of a Winograd kernel gradient, at most: fewer chunks
+ * above it (the seed CNN's largest, conv2's with F(4x4, 3x3), is 16 x 147 KB), and F(2x2, 3x3)
+ * or the direct path for layers so wide that one chunk per participant would not fit (with 2
+ * participants, F(4x4, 3x3) up to ~480 x 480 channels, F(2x2, 3x3) up to ~720 x 720).
+ */
+const WINO_DW_MAX_ACC_BYTES = 64 << 20;
+/**
  * The default threshold of kernel gradients. Splitting one into chunks changes the order of its
  * sums, hence its rounding (whether the forward-type calls split does not), so it stayed at the
  * 2^22 of the engine whose training runs `BENCHMARKS.md` records: at the epoch's last batch of
@@ -998,7 +1005,12 @@ class WasmBackendImpl implements WasmBackend {
     const { padTop, padLeft, padBottom, padRight } = info;
     if (batch * outH * outW * outC === 0) return;
     const g = forwardGeometry(info);
-    const tile = this.winogradTile(g, WINO4_DW_MAX_RATIO);
+    let tile = this.winogradTile(g, WINO4_DW_MAX_RATIO);
+    // Each chunk of a Winograd kernel gradient has accumulators of P * C * N floats (4x the
+    // direct path's with F(4x4, 3x3)): for very wide layers, the smaller algorithm, or none.
+    const minAcc = (P: number) => P * roundUp(g.C, 4) * roundUp(g.N, 4) * 4 * this.workers;
+    if (tile === 4 && minAcc(36) > WINO_DW_MAX_ACC_BYTES) tile = 2;
+    if (tile === 2 && minAcc(16) > WINO_DW_MAX_ACC_BYTES) tile = 0;
     if (tile !== 0) {
       this.runWinogradDw(dw, db, dy, x, g, tile);
       return;
@@ -1077,10 +1089,12 @@ class WasmBackendImpl implements WasmBackend {
     const parallel = batch * g.outH * g.outW * N * 9 * C >= this.dwMinMacs;
     // As the direct path: a few chunks per participant, each with its own accumulators (a
     // chunk with no block of tiles only zeroes them and sums its share of the bias).
-    const chunks = this.dwChunks(parallel, batch * g.outH * g.outW, blocks);
-    t[A_CHUNKS] = chunks;
+    // (At most WINO_DW_MAX_ACC_BYTES of them in all, one chunk per participant at least.)
     const main = winoDwMainFloats(Cp, Np, B, P);
     const per = roundUp((main + Np) * 4 + SLACK, ALIGN);
+    const fit = Math.max(this.workers, Math.floor(WINO_DW_MAX_ACC_BYTES / per));
+    const chunks = Math.min(this.dwChunks(parallel, batch * g.outH * g.outW, blocks), fit);
+    t[A_CHUNKS] = chunks;
     t[WD.scratch] = this.scratch.get("dwAcc", per * chunks);
     t[WD.scratchPer] = per;
     this.privateScratch(t, WD.work, WD.workPer, winoDwWorkFloats(T, Cp, Np, B, P));

@@ -90,3 +90,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a very wide layer's kernel gradient falls back to F(2x2, 3x3) where F(4x4, 3x3)'s accumulators would not fit",
+  ignore: !simdSupported(),
+  fn: async () => {
+    // 512 x 512 channels: F(4x4, 3x3)'s accumulators are 36 MB per chunk, too many for 2
+    // participants within the 64 MB budget, not for 1.
+    const random = new Random(5);
+    const info = conv2dInfo([1, 6, 6, 512], {
+      kernelSize: [3, 3],
+      strides: [1, 1],
+      padding: "valid",
+      outChannels: 512,
+    });
+    const x = randomArray(random, 6 * 6 * 512).map((v) => Math.max(v, 0));
+    const dy = randomArray(random, 4 * 4 * 512, -0.01, 0.01);
+    const ref = dwFloat64(x, dy, info);
+    for (const workers of [1, 2]) {
+      const f4 = await createWasmBackend({ workers, parallelMinMacs: 0 });
+      const f2 = await createWasmBackend({ workers, parallelMinMacs: 0, winograd4: false });
+      try {
+        const [a, b] = [new Float32Array(ref.length), new Float32Array(ref.length)];
+        f4.conv2dBackwardKernel(a, null, dy, x, info);
+        f2.conv2dBackwardKernel(b, null, dy, x, info);
+        const e = maxRelError(a, ref);
+        assert.ok(e < 1e-5, `x${workers}: relative error ${e}`);
+        const differ = a.some((v, i) => v !== b[i]);
+        assert.equal(differ, workers === 1, `x${workers}: F(4x4, 3x3) taken`);
+      } finally {
+        f4.dispose();
+        f2.dispose();
+      }
+    }
+  },
+});
