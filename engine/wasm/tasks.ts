@@ -349,11 +349,11 @@ export const TASK_CONV_EMBED = 4;
 export const TASK_POOL_FWD = 5;
 /** Max-pooling backward: see `MB`; split by images. */
 export const TASK_POOL_BWD = 6;
-/** A 3x3 stride-1 convolution by Winograd F(2x2, 3x3), per block of tiles: see `W`. */
+/** A 3x3 stride-1 convolution by Winograd F(2x2, 3x3) or F(4x4, 3x3), per block of tiles: see `W`. */
 export const TASK_WINO = 7;
 /** The forward of a valid 3x3 stride-1 one-channel convolution (`conv_c1`): see `C1`. */
 export const TASK_C1 = 8;
-/** A 3x3 stride-1 kernel gradient by Winograd F(2x2, 3x3), per block of tiles: see `WD`. */
+/** A 3x3 stride-1 kernel gradient by Winograd F(2x2, 3x3) or F(4x4, 3x3), per block of tiles: see `WD`. */
 export const TASK_WINO_DW = 9;
 /** RMSprop task kind: [kind, w, g, v, constants, nvec]; split by vectors. */
 export const TASK_RMSPROP = 10;

@@ -9,18 +9,20 @@
  * - conv forward: `conv_plan` over a pixel plan (`plans.ts`) of x read in place; `same` padding
  *   clips each window to the image instead of copying it into a zero-padded buffer; a valid 3x3
  *   stride-1 convolution of a one-channel input (outC a multiple of 4) takes `conv_c1`; 3x3
- *   stride-1 layers with >= 16 channels in and out, Winograd F(2x2, 3x3) (`runWinograd`); a relu
- *   activation is applied by the kernel's store (`relu` argument of `conv2dForward`);
+ *   stride-1 layers with >= 16 channels in and out, Winograd F(4x4, 3x3) or F(2x2, 3x3), whichever
+ *   fits the output better (`winogradTile`, `runWinograd`); a relu activation is applied by the
+ *   kernel's store (`relu` argument of `conv2dForward`);
  * - conv input gradient, stride 1: a "full" correlation of dy with the kernel flipped and
  *   transposed to `[kH, kW, outC, inC]` while packing it, again through a plan, so the taps that
  *   would fall in the padding of dy (17-56% of the work on the seed CNN) are skipped; strided:
- *   dy embedded per image with its stride as dilation, then a valid convolution;
+ *   dy embedded per image with its stride as dilation, then a valid convolution; Winograd as
+ *   the forward where it fits;
  * - conv kernel gradient: `conv_dw` (or, with fewer taps than output channels, `conv_dw_taps`,
  *   or `conv_dw_direct` for one input channel) over chunks of output pixels into per-chunk
  *   accumulators, summed in chunk order into `dw` (deterministic for a given participant
  *   count: the chunk count depends on the shape and the participants only); the Winograd layers
- *   by F(2x2, 3x3) too (`runWinogradDw`: the GEMM over the 16 transform positions on the
- *   `conv_dw` tiles, then dw += G^T dU G);
+ *   by F(4x4, 3x3) or F(2x2, 3x3) too (`runWinogradDw`: the GEMM over the 36 or 16 transform
+ *   positions on the `conv_dw` tiles, then dw += G^T dU G);
  * - dense: the same kernels on 1x1 "images" with a 1x1 kernel, except the kernel gradient:
  *   `dense_dw`, split by rows of dw (`denseDw`);
  * - fusions the layers ask for: a 2x2 max pooling in the convolution's store (`pool`, with
@@ -29,7 +31,8 @@
  *
  * Weights are repacked per call (so once per training step for each direction) into column
  * blocks of the register tile's width, zero-padded to whole vectors (by `pack`, or by
- * `wino_filter` for the Winograd layers), which is what lets odd channel counts take the vector
+ * `wino_filter` / `wino4_filter` for the Winograd layers, whose transforms are kept while the
+ * weights do not change: `FilterCache`), which is what lets odd channel counts take the vector
  * path. Arrays outside the shared memory are staged through
  * scratch buffers (the slow path tests use) or, for pooling and relu, take the TypeScript
  * kernels; arrays from `alloc()` are used in place. Calls below a size threshold run on the
@@ -116,8 +119,8 @@ export interface WasmBackendOptions {
   /** Unroll of the forward kernel's tap loop (default 4). */
   unroll?: number;
   /**
-   * Run 3x3 stride-1 convolutions with at least 16 input and output channels (forward and input
-   * gradient) by Winograd F(2x2, 3x3) (default true): 2.25x fewer multiplications; results
+   * Run 3x3 stride-1 convolutions with at least 16 input and output channels (forward, input
+   * and kernel gradient) by Winograd (default true): 2.25x fewer multiplications; results
    * differ from the direct convolution by rounding (relative ~1e-6).
    */
   winograd?: boolean;
@@ -719,12 +722,13 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   /**
-   * A 3x3 stride-1 convolution by Winograd F(2x2, 3x3): 2.25x fewer multiplications than the
-   * direct one, in three steps per block of 2x2 output tiles (input transform, a batched GEMM
-   * over the 16 transform positions, `wino_gemm`, output transform). The 3x3 filter is `w` read
-   * as `winogradFilter` says (`cStride`, `nStride`, `flip`); `bias` is added by the output
-   * transform (`wino_out`), which also does what `store` asks: relu, the 2x2 max pooling (and
-   * its argmax) instead of the output, or a relu's backward as a mask.
+   * A 3x3 stride-1 convolution by Winograd F(2x2, 3x3) or, with `store.tile` 4, F(4x4, 3x3):
+   * 2.25x (4x) fewer multiplications than the direct one, in three steps per block of m x m
+   * output tiles (input transform, a batched GEMM over the 16 (36) transform positions,
+   * `wino_gemm`, output transform). The 3x3 filter is `w` read as `winogradFilter` says
+   * (`cStride`, `nStride`, `flip`); `bias` is added by the output transform (`wino_out`,
+   * `wino4_out`), which also does what `store` asks: relu, the 2x2 max pooling (and its argmax)
+   * instead of the output, or a relu's backward as a mask.
    */
   private runWinograd(
     kernel: string,

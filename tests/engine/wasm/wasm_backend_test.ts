@@ -110,7 +110,8 @@ const CONV_CASES: ConvCase[] = [
   { n: 5, h: 12, w: 13, inC: 6, outC: 10, k: [3, 3], s: [1, 1], pad: "valid" },
   { n: 2, h: 17, w: 17, inC: 3, outC: 8, k: [3, 3], s: [1, 1], pad: "same" },
   { n: 4, h: 11, w: 9, inC: 2, outC: 33, k: [3, 3], s: [1, 1], pad: "same" },
-  // Winograd F(2x2, 3x3) (3x3, stride 1, >= 16 channels in and out, forward and dx): odd
+  // Winograd (3x3, stride 1, >= 16 channels in and out; F(4x4, 3x3) where its tiles fit,
+  // F(2x2, 3x3) elsewhere and with winograd4 false): odd
   // outputs (partial tiles), channel tails, a tiny image, several blocks with a partial last.
   { n: 2, h: 9, w: 11, inC: 16, outC: 20, k: [3, 3], s: [1, 1], pad: "valid" },
   { n: 3, h: 8, w: 7, inC: 17, outC: 18, k: [3, 3], s: [1, 1], pad: "same" },
