@@ -54,7 +54,7 @@ async function interrupt(args: string[], trigger: string, signals: number) {
   return { code: status.code, out, err: await stderr };
 }
 
-Deno.test("Ctrl-C in epoch 2 checkpoints and exits 130; --resume ends bitwise equal to an uninterrupted run", async () => {
+Deno.test("Ctrl-C in epoch 2 (or 3) checkpoints and exits 130; --resume ends bitwise equal to an uninterrupted run", async () => {
   const dir = await Deno.makeTempDir();
   const full = join(dir, "full");
   const parted = join(dir, "parted");
@@ -63,13 +63,18 @@ Deno.test("Ctrl-C in epoch 2 checkpoints and exits 130; --resume ends bitwise eq
 
   const stopped = await interrupt([...COMMON, "--out", parted], "Epoch 2/3", 1);
   assert.equal(stopped.code, 130, stopped.err);
-  assert.match(stopped.err, /stopped at epoch 2, step \d+/);
+  // The signal goes out when "Epoch 2/3" is read; on a busy machine the run may have reached
+  // epoch 3 by the time it acts on it (an epoch here is 75 short steps), never an earlier one.
+  const at = /stopped at epoch (\d+), step \d+/.exec(stopped.err);
+  assert.ok(at !== null, stopped.err);
+  const epoch = Number(at[1]);
+  assert.ok(epoch === 2 || epoch === 3, `stopped at epoch ${epoch}`);
   assert.match(stopped.err, /resume with: deno task train --resume .*parted\/checkpoint/);
   const header = decodeCheckpoint(
     await Deno.readFile(join(parted, "checkpoint", "checkpoint.ckpt")),
     "ckpt",
   ).header;
-  assert.equal(header.epoch, 1);
+  assert.equal(header.epoch, epoch - 1);
 
   const resumed = await train([
     "--resume",
@@ -82,7 +87,7 @@ Deno.test("Ctrl-C in epoch 2 checkpoints and exits 130; --resume ends bitwise eq
     .output();
   const resumedOut = new TextDecoder().decode(resumed.stdout);
   assert.equal(resumed.code, 0, new TextDecoder().decode(resumed.stderr));
-  assert.match(resumedOut, /resuming from .*: epoch 2, step \d+/);
+  assert.match(resumedOut, new RegExp(`resuming from .*: epoch ${epoch}, step \\d+`));
   const a = await Deno.readFile(join(full, "group1-shard1of1.bin"));
   const b = await Deno.readFile(join(parted, "group1-shard1of1.bin"));
   assert.equal(a.length, 407050 * 4);
