@@ -1,20 +1,11 @@
 // `deno task bench-ab`: two engine versions timed in one process; its flags and its table.
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { runScript } from "./_run_script.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-async function run(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-env", "--allow-sys", "scripts/bench_ab.ts", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+/** Runs the script with the permissions its `deno task bench-ab` entry grants. */
+function run(...args: string[]) {
+  return runScript("bench_ab", args, ["--allow-read", "--allow-env", "--allow-sys"]);
 }
 
 Deno.test("bench-ab without --before, or with a directory that holds no engine, exits 2", async () => {

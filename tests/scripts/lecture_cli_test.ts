@@ -2,31 +2,15 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { decode } from "fast-png";
 import { clearSession } from "../../layers/layer.ts";
 import { mnistCnn, mnistDense } from "../../pipelines/models.ts";
 import { saveModel } from "../../pipelines/save_model.ts";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { runScript, type ScriptRun } from "./_run_script.ts";
 
 /** Runs `deno run -A scripts/<script>.ts ...args` from the repository root. */
-async function run(script: string, ...args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `scripts/${script}.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+function run(script: string, ...args: string[]): Promise<ScriptRun> {
+  return runScript(script, args);
 }
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {

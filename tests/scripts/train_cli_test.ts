@@ -1,26 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { runScript, type ScriptRun } from "./_run_script.ts";
 
 /** Runs `deno run -A scripts/train.ts ...args` from the repository root. */
-async function train(...args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "scripts/train.ts", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+function train(...args: string[]): Promise<ScriptRun> {
+  return runScript("train", args);
 }
 
 Deno.test("train.ts --bogus exits with code 2 and names --bogus on stderr", async () => {
