@@ -83,6 +83,20 @@ async function wasm(
 
 const available = simdSupported();
 
+/**
+ * The backends a fused store is checked on, each against its own unfused calls: the TypeScript
+ * one, the wasm one on 1 and 2 participants, and on 2 with F(2x2, 3x3) only (`winograd4: false`:
+ * the F(4x4, 3x3) stores are the default).
+ */
+async function fusionBackends(): Promise<Backend[]> {
+  return [
+    cpuBackend,
+    await wasm(1, true),
+    await wasm(2, true),
+    await wasm(2, true, undefined, { winograd4: false }),
+  ];
+}
+
 interface ConvCase {
   n: number;
   h: number;
@@ -385,12 +399,7 @@ Deno.test({
       [2, 9, 9, 6, 8, [3, 3], 2, "same"],
       [2, 8, 8, 1, 4, [3, 3], 1, "valid"],
     ];
-    const backends: Backend[] = [
-      cpuBackend,
-      await wasm(1, true),
-      await wasm(2, true),
-      await wasm(2, true, undefined, { winograd4: false }),
-    ];
+    const backends = await fusionBackends();
     try {
       for (const be of backends) {
         for (const [n, h, w, inC, outC, k, stride, padding] of cases) {
@@ -451,12 +460,7 @@ Deno.test({
       [4, 28, 28, 1, 32, [3, 3], "valid"],
       [2, 11, 10, 5, 7, [5, 5], "same"],
     ];
-    const backends: Backend[] = [
-      cpuBackend,
-      await wasm(1, true),
-      await wasm(2, true),
-      await wasm(2, true, undefined, { winograd4: false }),
-    ];
+    const backends = await fusionBackends();
     try {
       for (const be of backends) {
         for (const [n, h, w, inC, outC, k, padding] of cases) {
