@@ -47,22 +47,10 @@ export function winogradFilter(
   n0 = 0,
   n1 = Math.ceil(N / 4) * 4,
 ): void {
-  const K = 16 * C, plane = C * N, nVec = Math.ceil(N / 4);
-  const tap = (t: number) => (flip ? 8 - t : t) * plane;
-  const [t0, t1, t2, t3, t4, t5, t6, t7, t8] = [0, 1, 2, 3, 4, 5, 6, 7, 8].map(tap) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const K = 16 * C;
+  const [t0, t1, t2, t3, t4, t5, t6, t7, t8] = tapOffsets(C, N, flip);
   for (let n = n0; n < n1; n++) {
-    const cb = Math.floor(n / (4 * vecs)) * vecs, width = Math.min(vecs, nVec - cb) * 4;
-    const col = K * cb * 4 + (n - cb * 4);
+    const { col, width } = packedColumn(n, N, K, vecs);
     if (n >= N) {
       for (let k = 0; k < K; k++) dst[col + k * width] = 0;
       continue;
@@ -95,6 +83,29 @@ export function winogradFilter(
     }
   }
 }
+
+/**
+ * Where output channel `n` of a (K rows) x N matrix packed as the forward GEMM's weights starts:
+ * column blocks of `vecs` vectors, each K rows of its width (the last block may be narrower),
+ * so element (k, n) is at `col + k * width`.
+ */
+function packedColumn(
+  n: number,
+  N: number,
+  K: number,
+  vecs: number,
+): { col: number; width: number } {
+  const cb = Math.floor(n / (4 * vecs)) * vecs;
+  const width = Math.min(vecs, Math.ceil(N / 4) - cb) * 4;
+  return { col: K * cb * 4 + (n - cb * 4), width };
+}
+
+/** Offsets of the 9 taps t = kh*3 + kw in a filter of C x N planes, flipped (8 - t) when asked. */
+function tapOffsets(C: number, N: number, flip: boolean): Tuple9 {
+  return [0, 1, 2, 3, 4, 5, 6, 7, 8].map((t) => (flip ? 8 - t : t) * C * N) as unknown as Tuple9;
+}
+
+type Tuple9 = [number, number, number, number, number, number, number, number, number];
 
 /** One row (a0, a1, a2) of G g times G^T: the 4 positions xi = 4i + k, `step` apart. */
 function row(dst: Float32Array, at: number, step: number, a0: number, a1: number, a2: number) {
@@ -215,13 +226,12 @@ export function winogradFilter4(
   n0 = 0,
   n1 = Math.ceil(N / 4) * 4,
 ): void {
-  const K = 36 * C, plane = C * N, nVec = Math.ceil(N / 4);
-  const taps = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((t) => (flip ? 8 - t : t) * plane);
+  const K = 36 * C;
+  const taps = tapOffsets(C, N, flip);
   const gg = new Float64Array(18); // G g, 6 x 3
   const g = new Float64Array(9);
   for (let n = n0; n < n1; n++) {
-    const cb = Math.floor(n / (4 * vecs)) * vecs, width = Math.min(vecs, nVec - cb) * 4;
-    const col = K * cb * 4 + (n - cb * 4), step = C * width;
+    const { col, width } = packedColumn(n, N, K, vecs), step = C * width;
     for (let c = 0; c < C; c++) {
       const at = col + c * width;
       if (n >= N) {
