@@ -282,8 +282,9 @@ function planDriver(tile: Tile, firstTile: number): FuncBuilder {
  * V (broadcast) times `c` vectors of the packed transformed filter over L taps, the
  * accumulators starting from zero and stored to `r` rows of M `yStride` bytes apart (an extra
  * parameter), or, when the last parameter `add` is non-zero, added to what M holds (the sum of
- * the earlier blocks of taps). Rows at a fixed stride need no pixel plan, and the 32-tap reduction of conv2 spends
- * less of the tile on its prologue and epilogue than `conv_plan`'s tiles do.
+ * the earlier blocks of taps). Rows at a fixed stride need no pixel plan, and the 32-tap
+ * reduction of conv2 spends less of the tile on its prologue and epilogue than `conv_plan`'s
+ * tiles do.
  */
 function dwTile(
   r: number,
