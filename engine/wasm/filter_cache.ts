@@ -19,7 +19,6 @@ interface Slot {
   key: string;
   bits: Uint32Array;
   at: number;
-  bytes: number;
   used: number;
 }
 
@@ -69,15 +68,15 @@ export class FilterCache {
       }
     }
     const at = this.region(index, bytes);
-    const old = this.slots[index];
-    const bits = old !== undefined && old.bits.length === words.length
-      ? old.bits
-      : new Uint32Array(words.length);
-    // Invalidate the slot while `compute` runs: if it throws, the slot holds no stale claim.
-    this.slots[index] = { key: "", bits, at, bytes, used: this.clock };
+    const slot = this.slots[index] ??= { key: "", bits: new Uint32Array(0), at, used: 0 };
+    // The slot holds no claim while `compute` runs: if it throws, nothing stale stays behind.
+    slot.key = "";
+    if (slot.bits.length !== words.length) slot.bits = new Uint32Array(words.length);
+    slot.at = at;
+    slot.used = this.clock;
     compute(at);
-    bits.set(words);
-    this.slots[index] = { key, bits, at, bytes, used: this.clock };
+    slot.bits.set(words);
+    slot.key = key;
     return at;
   }
 }

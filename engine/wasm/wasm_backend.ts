@@ -1012,7 +1012,7 @@ class WasmBackendImpl implements WasmBackend {
     let tile = this.winogradTile(g, WINO4_DW_MAX_RATIO);
     // Each chunk of a Winograd kernel gradient has accumulators of P * C * N floats (4x the
     // direct path's with F(4x4, 3x3)): for very wide layers, the smaller algorithm, or none.
-    const minAcc = (P: number) => P * roundUp(g.C, 4) * roundUp(g.N, 4) * 4 * this.workers;
+    const minAcc = (P: number) => this.winoDwAccBytes(g, P) * this.workers;
     if (tile === 4 && minAcc(36) > WINO_DW_MAX_ACC_BYTES) tile = 2;
     if (tile === 2 && minAcc(16) > WINO_DW_MAX_ACC_BYTES) tile = 0;
     if (tile !== 0) {
@@ -1052,6 +1052,12 @@ class WasmBackendImpl implements WasmBackend {
     const cap = pad ? batch : Infinity;
     this.runDw("conv2dBackwardKernel", t, K, outC, pixels * outC * K, extra, pixels, cap);
     this.reduce(dw, db, t, K, outC);
+  }
+
+  /** Bytes of one chunk's accumulators in a Winograd kernel gradient over P positions. */
+  private winoDwAccBytes(g: PlanGeometry, P: number): number {
+    const Cp = roundUp(g.C, 4), Np = roundUp(g.N, 4);
+    return roundUp((winoDwMainFloats(Cp, Np, this.dwBlock, P) + Np) * 4 + SLACK, ALIGN);
   }
 
   /**
@@ -1095,7 +1101,7 @@ class WasmBackendImpl implements WasmBackend {
     // chunk with no block of tiles only zeroes them and sums its share of the bias).
     // (At most WINO_DW_MAX_ACC_BYTES of them in all, one chunk per participant at least.)
     const main = winoDwMainFloats(Cp, Np, B, P);
-    const per = roundUp((main + Np) * 4 + SLACK, ALIGN);
+    const per = this.winoDwAccBytes(g, P);
     const fit = Math.max(this.workers, Math.floor(WINO_DW_MAX_ACC_BYTES / per));
     const chunks = Math.min(this.dwChunks(parallel, batch * g.outH * g.outW, blocks), fit);
     t[A_CHUNKS] = chunks;
