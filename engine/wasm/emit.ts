@@ -15,6 +15,7 @@ import { type FuncBuilder, I32, V128 } from "./assembler.ts";
  * destructuring: `const [dst, src, n] = PARAMS;`.
  */
 export const PARAMS = Array.from({ length: 24 }, (_, i) => i) as unknown as Indices;
+/** The type of `PARAMS`: 24 numbers, named by destructuring. */
 export type Indices = readonly [
   number,
   number,
@@ -151,30 +152,47 @@ export function f64x2Bits(v: number): [number, number, number, number] {
 
 /** The locals of an input transform's per-tile setup (see `patchTaps`). */
 export interface PatchLocals {
-  /** Parameters: the image, its size and padding, the tiles per image, the zeros. */
+  /** Parameter: the input image (NHWC, byte pointer). */
   x: number;
+  /** Parameter: the input height. */
   inH: number;
+  /** Parameter: the input width. */
   inW: number;
+  /** Parameter: the padding above the image. */
   padT: number;
+  /** Parameter: the padding left of the image. */
   padL: number;
+  /** Parameter: tile rows per image. */
   tH: number;
+  /** Parameter: tile columns per image. */
   tW: number;
+  /** Parameter: the zeros read for taps outside the image. */
   zp: number;
-  /** Byte strides of an input row and pixel. */
+  /** Byte stride of an input row. */
   rowB: number;
+  /** Byte stride of an input pixel. */
   pixB: number;
-  /** The tile (flat), and scratch for its coordinates. */
+  /** The tile, flat over images, tile rows and tile columns. */
   t: number;
+  /** Scratch for the tile coordinates. */
   q: number;
+  /** Set: the tile's image. */
   n: number;
+  /** Set: the tile's row. */
   th: number;
+  /** Set: the tile's column. */
   tw: number;
+  /** Set: the patch's first input row (may be negative). */
   ih0: number;
+  /** Set: the patch's first input column (may be negative). */
   iw0: number;
+  /** Set: the byte address of the patch's top-left tap. */
   base: number;
-  /** size flags each, and size x size tap addresses. */
+  /** Set: per patch row, whether it is inside the image. */
   rowOk: readonly number[];
+  /** Set: per patch column, whether it is inside the image. */
   colOk: readonly number[];
+  /** Set: the size x size taps' addresses (or `zp`). */
   tap: readonly number[];
 }
 
@@ -225,22 +243,31 @@ export function nextChannelVector(
 
 /** The locals of a filter transform's loop over channel pairs (see `filterPairLoop`). */
 export interface FilterPairLocals {
-  /** Output channel (even), input channel, column block, its width, the column of n. */
+  /** The output channel (even; the pair is n, n + 1). */
   n: number;
+  /** The input channel. */
   c: number;
+  /** The first vector of n's column block. */
   cb: number;
+  /** The column block's width in floats. */
   width: number;
+  /** Where column n starts in the packed output, in floats. */
   col: number;
-  /** Bytes between positions in the packed output; the pair's first tap in `w`. */
+  /** Bytes between two transform positions of a column in the packed output. */
   stepB: number;
+  /** Byte address of channel n's first tap in `w`. */
   b0: number;
+  /** Byte address of channel n + 1's first tap in `w`. */
   b1: number;
-  /** The caller's output pointer, then scratch. */
+  /** For the caller's output pointer. */
   at: number;
+  /** Bytes of one tap plane of the filter (C x N floats). */
   plane: number;
+  /** Vectors of output channels, ceil(N / 4). */
   nVec: number;
-  /** The 9 taps' byte offsets, and the pair's 9 taps as f64x2 (channel n, channel n + 1). */
+  /** The 9 taps' byte offsets (flipped when asked). */
   tap: readonly number[];
+  /** The pair's 9 taps as f64x2 (channel n, channel n + 1). */
   g: readonly number[];
 }
 
@@ -306,16 +333,21 @@ export function filterPairLoop(
 
 /** The locals of a filter-gradient transform's loop over channel pairs (`gradientPairLoop`). */
 export interface GradientPairLocals {
-  /** Output channel (even), input channel, position stride and dw's tap stride in bytes. */
+  /** The output channel (even; the pair is n, n + 1). */
   n: number;
+  /** The input channel. */
   c: number;
+  /** Bytes between two transform positions in the accumulators. */
   posB: number;
+  /** Bytes between two taps of dw (C x N floats). */
   cnB: number;
-  /** The pair's accumulators (channel n and n + 1), then scratch. */
+  /** Byte address of channel n's accumulator at the current position. */
   u0: number;
+  /** Byte address of channel n + 1's accumulator at the current position. */
   u1: number;
-  /** The caller's dw pointer, then scratch. */
+  /** For the caller's dw pointer. */
   at: number;
+  /** Blocks of B input channels, ceil(Cp / B). */
   nTB: number;
   /** dU of the pair at every transform position, as f64x2. */
   u: readonly number[];

@@ -28,6 +28,8 @@ export class FilterCache {
   private clock = 0;
 
   /**
+   * An empty cache.
+   *
    * @param capacity the number of slots (transforms kept).
    * @param region the byte pointer of slot i's memory, at least `bytes` long (the backend's
    * named scratch: it keeps the pointer while the size fits).
