@@ -363,12 +363,22 @@ export const TASK_RMSPROP = 10;
  */
 export const TASK_DENSE_DW = 11;
 /**
- * The Winograd filter transforms, split by input channels: [kind, 0, dst, w, C, N, cStride,
- * nStride, flip, vecs] (`wino_filter`; with 2 instead of 0, `wino4_filter`) or [kind, 1, dw,
- * acc, C, N, Np, B] (`wino_filter_grad`; with 3 instead of 1, `wino4_filter_grad`); N's last
- * channel when odd is left to the caller.
+ * The Winograd filter transforms, split by input channels: [kind, `WINO_FILTER_KIND`, dst, w,
+ * C, N, cStride, nStride, flip, vecs] (the forward transforms) or [kind, `WINO_FILTER_KIND`,
+ * dw, acc, C, N, Np, B] (the gradient ones); N's last channel when odd is left to the caller.
  */
 export const TASK_WINO_FILTER = 12;
+/** Slot 1 of a `TASK_WINO_FILTER`: which transform it runs. */
+export const WINO_FILTER_KIND = {
+  /** U = G g G^T for F(2x2, 3x3) (`wino_filter`). */
+  forward2: 0,
+  /** dw += G^T dU G for F(2x2, 3x3) (`wino_filter_grad`). */
+  gradient2: 1,
+  /** U = G g G^T for F(4x4, 3x3) (`wino4_filter`). */
+  forward4: 2,
+  /** dw += G^T dU G for F(4x4, 3x3) (`wino4_filter_grad`). */
+  gradient4: 3,
+} as const;
 /**
  * The backward of a 2x2 stride-2 `valid` max pooling (`maxpool_bwd2`): [kind, dx, dy, arg, mask,
  * batch, inH, inW, C, outH, outW]; split by images.
@@ -782,14 +792,21 @@ export function runTask(
     case TASK_WINO_FILTER: {
       const [c0, c1] = share(a[4]!, index, count), nEven = a[5]! & ~1;
       if (c1 <= c0) return;
-      if (a[1] === 0) {
-        k.wino_filter(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, c0, c1, nEven);
-      } else if (a[1] === 2) {
-        k.wino4_filter(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, c0, c1, nEven);
-      } else if (a[1] === 3) {
-        k.wino4_filter_grad(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, c0, c1, nEven);
-      } else {
-        k.wino_filter_grad(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, c0, c1, nEven);
+      switch (a[1]) {
+        case WINO_FILTER_KIND.forward2:
+          k.wino_filter(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, c0, c1, nEven);
+          break;
+        case WINO_FILTER_KIND.forward4:
+          k.wino4_filter(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, c0, c1, nEven);
+          break;
+        case WINO_FILTER_KIND.gradient2:
+          k.wino_filter_grad(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, c0, c1, nEven);
+          break;
+        case WINO_FILTER_KIND.gradient4:
+          k.wino4_filter_grad(a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, c0, c1, nEven);
+          break;
+        default:
+          throw new Error(`wino filter task: unknown kind ${a[1]}, expected 0-3`);
       }
       return;
     }

@@ -93,6 +93,7 @@ import {
   W,
   WD,
   WG,
+  WINO_FILTER_KIND,
   winoDwMainFloats,
   winoDwWorkFloats,
 } from "./tasks.ts";
@@ -127,8 +128,8 @@ export interface WasmBackendOptions {
   /**
    * Run those convolutions (forward, input gradient and kernel gradient) by Winograd
    * F(4x4, 3x3) where its 4x4 tiles fit the output well (`winogradTile`; default true): 1.78x
-   * fewer multiplications than F(2x2, 3x3), with a few times its rounding error (relative
-   * ~1e-6 of the output's scale against ~2e-7).
+   * fewer multiplications than F(2x2, 3x3), with about ten times its rounding error (up to
+   * ~6e-6 of the output's scale in the kernel tests, against up to ~2e-6).
    */
   winograd4?: boolean;
   /**
@@ -451,7 +452,7 @@ class WasmBackendImpl implements WasmBackend {
   private readonly dwBlock: number;
   /** Whether 3x3 stride-1 convolutions take the Winograd path. */
   private readonly useWinograd: boolean;
-  /** Whether convolution forwards may take Winograd F(4x4, 3x3). */
+  /** Whether convolutions may take Winograd F(4x4, 3x3) (see `winogradTile`). */
   private readonly useWinograd4: boolean;
   /** Whether dense kernel gradients may take `dense_dw`. */
   private readonly useDenseDw: boolean;
@@ -801,7 +802,7 @@ class WasmBackendImpl implements WasmBackend {
     const vecs = this.fwdTile.vecs, even = N & ~1;
     if (even > 0) {
       const ft = this.newTask(TASK_WINO_FILTER);
-      ft[1] = m === 4 ? 2 : 0;
+      ft[1] = m === 4 ? WINO_FILTER_KIND.forward4 : WINO_FILTER_KIND.forward2;
       ft[2] = at;
       ft[3] = this.input(w, 9 * C * N, "w");
       ft[4] = C;
@@ -859,7 +860,8 @@ class WasmBackendImpl implements WasmBackend {
   private runFilterTask(t: Int32Array, C: number, N: number): void {
     const parallel = C * N >= WINO_FILTER_PAR_MIN_PAIRS;
     t[A_CHUNKS] = Math.min(C, this.chunks(parallel));
-    const kind = t[1] === 1 || t[1] === 3 ? "winogradFilterGradient" : "winogradFilter";
+    const gradient = t[1] === WINO_FILTER_KIND.gradient2 || t[1] === WINO_FILTER_KIND.gradient4;
+    const kind = gradient ? "winogradFilterGradient" : "winogradFilter";
     this.pool.run(kind, t, parallel);
   }
 
@@ -1117,7 +1119,7 @@ class WasmBackendImpl implements WasmBackend {
     if (even > 0) {
       const [dwPtr, publish] = this.inout(dw, 9 * C * N, "out");
       const ft = this.newTask(TASK_WINO_FILTER);
-      ft[1] = m === 4 ? 3 : 1;
+      ft[1] = m === 4 ? WINO_FILTER_KIND.gradient4 : WINO_FILTER_KIND.gradient2;
       ft[2] = dwPtr;
       ft[3] = base;
       ft[4] = C;
