@@ -713,7 +713,7 @@ function dwDirectTileFn(kr: number, r: number, c: number, relaxed: boolean): Fun
       if (k > 1) f.get(rp).get(rowBytes).add().set(rp);
       const row = k === 0 ? pix : rp;
       for (let i = 0; i < r; i++) {
-        f.get(row).v128Load32Splat(i * 4).set(xs);
+        f.get(row).i32(i * 4).add().v128Load32Splat().set(xs);
         for (let j = 0; j < c; j++) madd(f, relaxed, at(k, i, j), xs, d[j]!);
       }
     }
@@ -794,33 +794,48 @@ function dwDirectDriver(tile: Tile, relaxed: boolean, firstTile: number): FuncBu
   return f;
 }
 
-/** Output pixels per group of `conv_c1`: 9 weight vectors + P accumulators + a broadcast. */
+/**
+ * Output pixels per group of `conv_c1`: P accumulators + 3 weight vectors + a broadcast and a
+ * quad of inputs (+ the product without FMA) in V8's 15 vector registers.
+ */
 function c1Group(relaxed: boolean): number {
-  return relaxed ? 5 : 4;
+  return relaxed ? 10 : 9;
 }
 
 /**
  * conv_c1(y, x, wp, bp, r0, r1, outH, outW, inH, inW, N, relu): the forward of a valid 3x3 stride-1
  * convolution of a one-channel input (the first layer) over output rows [r0, r1) (flat over
- * image and row), N a multiple of 4. Per output row and vector of 4 output channels, the 9 tap
- * weight vectors stay in registers and groups of P pixels broadcast their 9 inputs, so each
- * multiply-add costs one broadcast load and no weight traffic; the P independent accumulators
- * (and out-of-order overlap of successive groups) hide the FMA latency. wp: [N/4][9][4] floats;
- * bp: N floats.
+ * image and row), N a multiple of 4. Each row is cut in groups of P pixels (the last outW mod P
+ * form one smaller group), and each group runs every vector of 4 output channels in turn, its P
+ * outputs in P registers: per kernel row, the 3 tap weight vectors are loaded and each of the
+ * P + 2 inputs under the group is broadcast once and multiplied into the (up to) 3 pixels whose
+ * windows hold it; the inputs come 4 at a time in one load, broadcast lane by lane.
+ *
+ * Why (measured on the seed CNN's conv1 at batch 64, one thread, in one process against the
+ * previous kernel): Deno runs WebAssembly without V8's trap handler, so every load carries a
+ * bounds check, a compare and a branch. The previous kernel kept the 9 weights of one channel
+ * vector in registers and paid one broadcast load per multiply-add, 0.95 ms (26 GFLOP/s; 12
+ * independent FMA chains with a broadcast load each run at ~37 on this core, with none at ~51).
+ * One load and 4 lane broadcasts per 4 inputs, each used 3 times, took it to 0.84 ms; running a
+ * group's channel vectors back to back (so each pixel's outputs are written together, not in N/4
+ * passes over the row) to 0.74 ms (34 GFLOP/s), at batch 1 as at 64 and 256, so not the memory.
+ * Broadcasting the inputs from memory instead of lanes, for some or all of the quads, is as fast.
+ *
+ * wp: [N/4][9][4] floats; bp: N floats.
  */
 function convC1(relaxed: boolean): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(12).fill(I32));
   const [y, x, wp, bp, r0, r1, outH, outW, inH, inW, N, relu] = PARAMS;
   const P = c1Group(relaxed);
-  const w: number[] = [];
-  for (let t = 0; t < 9; t++) w.push(f.local(V128));
   const acc: number[] = [];
   for (let q = 0; q < P; q++) acc.push(f.local(V128));
-  const xs = f.local(V128);
+  const w = [f.local(V128), f.local(V128), f.local(V128)];
+  const xs = f.local(V128), xq = f.local(V128);
   const row = f.local(I32), n = f.local(I32), xr = f.local(I32), yr = f.local(I32);
   const v = f.local(I32), nVec = f.local(I32), xp = f.local(I32), yp = f.local(I32);
-  const x1 = f.local(I32), x2 = f.local(I32), ow = f.local(I32), rowX = f.local(I32);
+  const rp = f.local(I32), ow = f.local(I32), rowX = f.local(I32), rest = f.local(I32);
   const N4 = f.local(I32), ys = f.local(I32), wv = f.local(I32), bv = f.local(I32);
+  const yv = f.local(I32);
   f.get(N).i32(2).shrU().set(nVec);
   f.get(N).i32(2).shl().set(N4);
   f.get(inW).i32(2).shl().set(rowX);
@@ -832,33 +847,48 @@ function convC1(relaxed: boolean): FuncBuilder {
   f.get(x).get(n).get(inH).mul().get(row).add().get(n).get(outH).mul().sub().get(rowX).mul().add()
     .set(xr);
   f.get(y).get(row).get(outW).mul().get(N4).mul().add().set(yr);
-  f.i32(0).set(v);
-  f.block().loop();
-  f.get(v).get(nVec).geS().brIf(1);
-  f.get(wp).get(v).i32(144).mul().add().set(wv);
-  for (let t = 0; t < 9; t++) f.get(wv).v128Load(t * 16).set(w[t]!);
-  f.get(bp).get(v).i32(4).shl().add().set(bv);
   f.get(xr).set(xp);
-  f.get(yr).get(v).i32(4).shl().add().set(yp);
+  f.get(yr).set(yp);
   f.i32(0).set(ow);
+  // A group of p pixels: input column j (of p + 2) feeds pixels j - kw for kw = 0..2. Whole
+  // quads of columns are loaded as one vector and broadcast lane by lane (one bounds-checked
+  // load instead of four); the last columns, if any, are broadcast from memory.
   const group = (p: number) => {
-    f.get(xp).get(rowX).add().tee(x1).get(rowX).add().set(x2);
+    f.get(wp).set(wv);
+    f.get(bp).set(bv);
+    f.get(yp).set(yv);
+    f.i32(0).set(v);
+    f.block().loop();
+    f.get(v).get(nVec).geS().brIf(1);
     for (let q = 0; q < p; q++) f.get(bv).v128Load().set(acc[q]!);
+    f.get(xp).set(rp);
     for (let kh = 0; kh < 3; kh++) {
-      const rp = kh === 0 ? xp : kh === 1 ? x1 : x2;
-      for (let kw = 0; kw < 3; kw++) {
-        for (let q = 0; q < p; q++) {
-          f.get(rp).v128Load32Splat((q + kw) * 4).set(xs);
-          madd(f, relaxed, acc[q]!, xs, w[kh * 3 + kw]!);
+      if (kh > 0) f.get(rp).get(rowX).add().set(rp);
+      for (let kw = 0; kw < 3; kw++) f.get(wv).v128Load((kh * 3 + kw) * 16).set(w[kw]!);
+      for (let j = 0; j < p + 2; j++) {
+        const quad = j - (j % 4);
+        if (quad + 3 < p + 2) {
+          if (j === quad) f.get(rp).i32(j * 4).add().v128Load().set(xq);
+          const l = j - quad;
+          f.get(xq).get(xq).f32x4Shuffle([l, l, l, l]).set(xs);
+        } else f.get(rp).i32(j * 4).add().v128Load32Splat().set(xs);
+        for (let kw = 0; kw < 3; kw++) {
+          const q = j - kw;
+          if (q >= 0 && q < p) madd(f, relaxed, acc[q]!, xs, w[kw]!);
         }
       }
     }
     reluIf(f, relu, acc.slice(0, p));
-    f.get(yp).set(ys);
+    f.get(yv).set(ys);
     for (let q = 0; q < p; q++) {
       f.get(ys).get(acc[q]!).v128Store();
       if (q < p - 1) f.get(ys).get(N4).add().set(ys);
     }
+    f.get(wv).i32(144).add().set(wv);
+    f.get(bv).i32(16).add().set(bv);
+    f.get(yv).i32(16).add().set(yv);
+    f.get(v).i32(1).add().set(v);
+    f.br(0).end().end();
     f.get(xp).i32(p * 4).add().set(xp);
     f.get(yp).get(N4).i32(p).mul().add().set(yp);
     f.get(ow).i32(p).add().set(ow);
@@ -867,12 +897,14 @@ function convC1(relaxed: boolean): FuncBuilder {
   f.get(ow).i32(P).add().get(outW).gtS().brIf(1);
   group(P);
   f.br(0).end().end();
-  f.block().loop();
-  f.get(ow).get(outW).geS().brIf(1);
-  group(1);
-  f.br(0).end().end();
-  f.get(v).i32(1).add().set(v);
-  f.br(0).end().end();
+  f.get(outW).get(ow).sub().set(rest);
+  firstOf(
+    f,
+    Array.from({ length: P - 1 }, (_, i) => P - 1 - i).map((p) => ({
+      cond: () => f.get(rest).i32(p).eq(),
+      body: () => group(p),
+    })),
+  );
   f.get(row).i32(1).add().set(row);
   f.br(0).end().end();
   return f;
