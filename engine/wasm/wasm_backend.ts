@@ -36,7 +36,8 @@
  * path. Arrays outside the shared memory are staged through
  * scratch buffers (the slow path tests use) or, for pooling and relu, take the TypeScript
  * kernels; arrays from `alloc()` are used in place. Calls below a size threshold run on the
- * main thread alone (see `WasmBackendOptions.parallelMinMacs`).
+ * main thread alone (see `WasmBackendOptions.parallelMinMacs`). A parallel call's chunks shrink
+ * from first to last (`claimShare`), so the last ones claimed leave little to wait for.
  *
  * @module
  */
@@ -60,6 +61,7 @@ import {
   A_STATIC,
   ARG_SLOTS,
   C1,
+  claimShare,
   D,
   DW_CHUNK_PIXELS,
   dwAccFloats,
@@ -73,7 +75,6 @@ import {
   MP,
   P,
   paddedImageFloats,
-  share,
   TASK_C1,
   TASK_CONV,
   TASK_CONV_EMBED,
@@ -1346,7 +1347,7 @@ class WasmBackendImpl implements WasmBackend {
     const nb = this.dwChunks(parallel, batch);
     const bounds = this.scratch.get("denseDwBounds", (nb + 1) * 4);
     const b = new Int32Array(this.heap.memory.buffer, bounds, nb + 1);
-    for (let c = 0; c <= nb; c++) b[c] = share(batch, c, nb)[0];
+    for (let c = 0; c <= nb; c++) b[c] = claimShare(batch, c, nb)[0];
     const dyPtr = this.input(dy, batch * N, "in1");
     const [dwPtr, publish] = this.inout(dw, K * N, "out");
     const t = this.newTask(TASK_DENSE_DW);
@@ -1367,7 +1368,7 @@ class WasmBackendImpl implements WasmBackend {
     const per = roundUp(N, 4) * 4, acc = this.scratch.get("denseDb", per * nb);
     this.heap.f32(acc, (per / 4) * nb).fill(0);
     for (let c = 0; c < nb; c++) {
-      const [p0, p1] = share(batch, c, nb);
+      const [p0, p1] = claimShare(batch, c, nb);
       for (let q = p0; q < p1; q += DW_CHUNK_PIXELS) {
         const m = Math.min(DW_CHUNK_PIXELS, p1 - q);
         this.kernels.colsum(acc + c * per, dyPtr + q * N * 4, m, N);
