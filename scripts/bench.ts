@@ -4,7 +4,8 @@
  *
  * Prints, as Markdown tables:
  *
- * 1. the WASM SIMD128 peak of one core, measured (a loop of independent multiply-adds);
+ * 1. the WASM SIMD128 peak of one core, measured (a loop of independent multiply-adds), and the
+ *    same loop with a bounds-checked broadcast load per multiply-add;
  * 2. per layer and operation, as a training step calls them (forward, with the relu and a 2x2
  *    pooling in the convolution's store; input gradient dx, carrying the relu backward of the
  *    layer before; kernel gradient dw; the pooling's backward with the relu's),
@@ -12,8 +13,12 @@
  *    peak, and the N-worker speed-up;
  * 3. the full training step as `model.fit` runs it (forward, loss, backward, RMSprop over all
  *    131,242 parameters, through the RxJS operators of `pipelines/train.ts`) at batch 64 on 1 and
- *    N participants: median, best and quartiles in ms, GFLOP/s and share of peak;
- * 4. inference (`model.predict`) at batch 256 in images per second (median and best);
+ *    N participants: median, best and quartiles in ms, GFLOP/s and share of peak, and the
+ *    speed-up as the ratio of the medians and as the median of each round's ratio (the 1- and
+ *    N-participant runs of a round are neighbours in time, so the host's slow spells move that
+ *    one less);
+ * 4. inference (`model.predict`) at batch 256 in images per second (median and best), and the
+ *    paired speed-up;
  * 5. TF.js 4.22 on the same model: the `cpu` backend (training step at a small batch, scaled to
  *    64, and inference) and the `wasm` backend (inference; it cannot train, see below), with the
  *    ratios against this engine.
@@ -69,6 +74,15 @@ function stats(times: number[]): Stats {
   return { median, best: s[0]!, q1: at(0.25), q3: at(0.75) };
 }
 
+/**
+ * The median over rounds of `base[i] / other[i]`: a speed-up from runs timed side by side, which
+ * the machine's slow spells (seconds long, hitting whichever configuration runs then) move less
+ * than the ratio of the two medians.
+ */
+function pairedSpeedup(base: number[], other: number[]): number {
+  return stats(base.map((b, i) => b / other[i]!)).median;
+}
+
 /** What a row reports of its times (ms). */
 interface Stats {
   median: number;
@@ -79,7 +93,8 @@ interface Stats {
 }
 
 /**
- * Runs each of `fns` `warmup` times, then times `reps` rounds, one run of each per round (ms).
+ * Runs each of `fns` `warmup` times, then times `reps` rounds, one run of each per round (ms),
+ * each after a 3 ms pause.
  * Interleaving matters on a shared machine: the load drifts over seconds, and configurations
  * timed minutes apart are not comparable, while neighbouring runs see the same conditions.
  */
@@ -88,12 +103,21 @@ function timeInterleaved(fns: (() => void)[], reps: number, warmup = 2): number[
   const t: number[][] = fns.map(() => []);
   for (let i = 0; i < reps; i++) {
     fns.forEach((fn, k) => {
+      // A pause first: a worker keeps polling for 2 ms after its last task (`SPIN_MS` in
+      // engine/wasm/worker.ts), which would take the core of the next configuration's start.
+      idle(3);
       const t0 = performance.now();
       fn();
       t[k]!.push(performance.now() - t0);
     });
   }
   return t;
+}
+
+const idleCell = new Int32Array(new SharedArrayBuffer(4));
+/** Sleeps `ms` milliseconds (the main thread may block in `Atomics.wait` under Deno). */
+function idle(ms: number): void {
+  Atomics.wait(idleCell, 0, 0, ms);
 }
 
 const fmt = (v: number, digits = 1) => v.toFixed(digits);
@@ -562,6 +586,9 @@ async function main(): Promise<void> {
   const bes: Backend[] = [];
   const steps = new Map<number, Stats>();
   const infer = new Map<number, Stats>();
+  // The raw times of each configuration, round by round, for the paired speed-ups.
+  const stepTimes = new Map<number, number[]>();
+  const inferTimes = new Map<number, number[]>();
   let kernels: KernelRow[] = [];
   let backendName = "";
   try {
@@ -582,7 +609,10 @@ async function main(): Promise<void> {
       models.map((m, i) => () => trainStep(m, batches[k[i]!++ % 3]!)),
       reps,
       3,
-    ).forEach((t, i) => steps.set(counts[i]!, stats(t)));
+    ).forEach((t, i) => {
+      steps.set(counts[i]!, stats(t));
+      stepTimes.set(counts[i]!, t);
+    });
 
     log(`inference at batch ${INFER_BATCH}...`);
     const x = mnistBatch(INFER_BATCH, 4).x;
@@ -590,7 +620,10 @@ async function main(): Promise<void> {
       models.map((m) => () => m.predict(x, { batchSize: INFER_BATCH })),
       Math.max(3, Math.round(reps / 2)),
       2,
-    ).forEach((t, i) => infer.set(counts[i]!, stats(t)));
+    ).forEach((t, i) => {
+      infer.set(counts[i]!, stats(t));
+      inferTimes.set(counts[i]!, t);
+    });
   } finally {
     for (const be of bes) be.dispose();
   }
@@ -676,6 +709,7 @@ async function main(): Promise<void> {
       fmt(gf),
       pct(gf, w),
       w === 1 ? "" : `${fmt(steps.get(1)!.median / t.median, 2)}x`,
+      w === 1 ? "" : `${fmt(pairedSpeedup(stepTimes.get(1)!, stepTimes.get(w)!), 2)}x`,
       fmtInt((BATCH * 1000) / t.median),
     ];
   });
@@ -689,6 +723,7 @@ async function main(): Promise<void> {
         "GFLOP/s",
         "% peak",
         "speed-up",
+        "paired speed-up",
         "train img/s",
       ],
       sRows,
@@ -708,6 +743,7 @@ async function main(): Promise<void> {
         "best img/s",
         "GFLOP/s",
         "% peak",
+        "paired speed-up",
       ],
       counts.map((w) => {
         const t = infer.get(w)!;
@@ -721,6 +757,7 @@ async function main(): Promise<void> {
           fmtInt((INFER_BATCH * 1000) / t.best),
           fmt(gf),
           pct(gf, w),
+          w === 1 ? "" : `${fmt(pairedSpeedup(inferTimes.get(1)!, inferTimes.get(w)!), 2)}x`,
         ];
       }),
     ),
