@@ -4,7 +4,9 @@
  * call, the convolutions reuse their transforms instead of recomputing them. At batch 1 those
  * transforms were 0.32 of the 0.6-0.9 ms of the seed CNN's forward pass. In training the weights
  * change every step, so every lookup misses, at the cost of a comparison that stops at the first
- * differing word and a copy of the weights (~10 us for conv4's 37K floats).
+ * differing word and a copy of the weights (~10 us for conv4's 37K floats) into the slot the
+ * layer's last transform held (when misses went to the least recently used slot, whose arrays had
+ * another layer's size, they cost 0.4 ms per training step in reallocations: now 0.16).
  *
  * The contents are compared bit for bit (as 32-bit words, so -0 and 0, and NaN payloads, count as
  * different), under a key naming everything else the transform depends on (its kind, the channel
@@ -20,9 +22,17 @@ interface Slot {
   bits: Uint32Array;
   at: number;
   used: number;
+  /** Lookups it answered since it was computed. */
+  hits: number;
 }
 
-/** Transformed filters in up to `capacity` slots, least recently used evicted first. */
+/**
+ * Transformed filters in up to `capacity` slots. A miss goes to a slot of the same key that no
+ * lookup has hit since it was computed (in training the weights change every step: each step's
+ * transform replaces the last in place, allocating nothing and evicting no other layer's), else
+ * to a new slot, else to the least recently used. Versions of a key that were hit stay, so two
+ * models of the same shapes predicting in turn keep both.
+ */
 export class FilterCache {
   private readonly slots: Slot[] = [];
   private clock = 0;
@@ -56,13 +66,18 @@ export class FilterCache {
     if (bytes > this.maxBytes) return undefined;
     const words = new Uint32Array(w.buffer, w.byteOffset, w.length);
     this.clock++;
-    for (const slot of this.slots) {
-      if (slot.key === key && sameWords(slot.bits, words)) {
+    let index = -1;
+    for (let i = 0; i < this.slots.length; i++) {
+      const slot = this.slots[i]!;
+      if (slot.key !== key) continue;
+      if (sameWords(slot.bits, words)) {
         slot.used = this.clock;
+        slot.hits++;
         return slot.at;
       }
+      if (slot.hits === 0) index = i;
     }
-    let index = this.slots.length;
+    if (index < 0) index = this.slots.length;
     if (index >= this.capacity) {
       index = 0;
       for (let i = 1; i < this.slots.length; i++) {
@@ -70,12 +85,13 @@ export class FilterCache {
       }
     }
     const at = this.region(index, bytes);
-    const slot = this.slots[index] ??= { key: "", bits: new Uint32Array(0), at, used: 0 };
+    const slot = this.slots[index] ??= { key: "", bits: new Uint32Array(0), at, used: 0, hits: 0 };
     // The slot holds no claim while `compute` runs: if it throws, nothing stale stays behind.
     slot.key = "";
     if (slot.bits.length !== words.length) slot.bits = new Uint32Array(words.length);
     slot.at = at;
     slot.used = this.clock;
+    slot.hits = 0;
     compute(at);
     slot.bits.set(words);
     slot.key = key;

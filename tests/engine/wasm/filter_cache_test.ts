@@ -1,6 +1,7 @@
 /**
- * The transformed-filter cache: hits only on bit-identical weights under the same key, evicts the
- * least recently used slot, skips transforms over its size limit, and never keeps a claim for a
+ * The transformed-filter cache: hits only on bit-identical weights under the same key, replaces a
+ * key's version that was never hit (training) in place, else evicts the least recently used slot,
+ * skips transforms over its size limit, and never keeps a claim for a
  * transform that failed; and the wasm backend's Winograd convolutions follow weights changed in
  * place (the layers' own buffers) instead of reusing a stale transform.
  *
@@ -34,12 +35,32 @@ Deno.test("FilterCache hits on the same key and bit-identical weights only", () 
   assert.equal(get("b", w), 2000, "another key: a miss");
   const negZero = w.slice();
   negZero[2] = -0;
-  assert.equal(get("a", negZero), 3000, "0 -> -0 is a change");
+  assert.equal(get("a", negZero), 3000, "0 -> -0 is a change (a new slot: the first was hit)");
   w[3] = 4.000001;
-  assert.equal(get("a", w), 4000, "a changed weight: a miss");
-  assert.deepEqual(computed, [1000, 2000, 3000, 4000]);
+  assert.equal(get("a", w), 3000, "a changed weight: a miss, over the version never hit");
+  assert.deepEqual(computed, [1000, 2000, 3000, 3000]);
   assert.equal(get("a", Float32Array.from([1, 2, 0, 4])), 1000, "the first contents still cached");
+  assert.equal(get("a", w.slice()), 3000, "and the last");
   assert.equal(computed.length, 4);
+});
+
+Deno.test("FilterCache: weights that change every call (training) reuse one slot", () => {
+  const { get, computed } = cache(3);
+  const x = Float32Array.from([9, 9]);
+  assert.equal(get("x", x), 1000);
+  assert.equal(get("x", x), 1000, "x hit");
+  for (let step = 0; step < 6; step++) {
+    assert.equal(get("k", Float32Array.from([step, 1])), 2000, `step ${step}: the same slot`);
+  }
+  assert.equal(get("x", x), 1000, "x kept");
+  assert.deepEqual(computed, [1000, 2000, 2000, 2000, 2000, 2000, 2000]);
+  // Two versions of one key that are both used (two models of the same shapes) both stay.
+  const [p, q] = [Float32Array.from([1, 2]), Float32Array.from([3, 4])];
+  assert.equal(get("m", p), 3000);
+  assert.equal(get("m", p), 3000);
+  assert.equal(get("m", q), 2000, "q over k's last version (least recent; p was hit)");
+  assert.equal(get("m", q), 2000);
+  assert.equal(get("m", p), 3000, "p still cached");
 });
 
 Deno.test("FilterCache evicts the least recently used slot and skips large transforms", () => {
@@ -50,7 +71,9 @@ Deno.test("FilterCache evicts the least recently used slot and skips large trans
     Float32Array,
   ];
   get("k", a); // slot 0
+  get("k", a); // hit (a version that was used: no longer replaced by the next miss of "k")
   get("k", b); // slot 1
+  get("k", b); // hit
   get("k", a); // hit: a is now the most recent
   assert.equal(get("k", c), 2000, "b (least recent) evicted");
   assert.equal(get("k", a), 1000, "a kept");
