@@ -221,6 +221,7 @@ export interface KernelExports {
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
   rmsprop(w: number, g: number, v: number, c: number, nvec: number): void;
   all_finite(a: number, nvec: number): number;
+  zero(at: number, bytes: number): void;
   dense_dw(
     dw: number,
     x: number,
@@ -931,7 +932,7 @@ function runWinogradDw(
   const f4 = g(WD.f4) !== 0, P = f4 ? 36 : 16;
   const acc = g(WD.scratch) + index * g(WD.scratchPer);
   const main = winoDwMainFloats(Cp, Np, B, P);
-  new Float32Array(ctx.memory.buffer, acc, main + Np).fill(0);
+  k.zero(acc, (main + Np) * 4);
   const V = g(WD.work) + slot * g(WD.workPer);
   const dMT = V + P * nTB * T * B * 4;
   const tmp = dMT + P * Np * T * 4;
@@ -1049,7 +1050,7 @@ function runDw(
     ? k.conv_dw_taps
     : k.conv_dw;
   const buf = ctx.memory.buffer;
-  new Float32Array(buf, acc, accFloats).fill(0);
+  k.zero(acc, accFloats * 4);
   const hasDb = g(D.hasDb) === 1;
   const list = g(D.list), dy0 = g(D.dy);
   /** Pixels [q0, q1) of the list over the image at `x`, in chunks; dy from `dy` (pixel q0). */
