@@ -641,7 +641,9 @@ export function share(total: number, index: number, count: number): [number, num
  */
 export function claimShare(total: number, index: number, count: number): [number, number] {
   const sq = count * count;
-  const at = (i: number) => Math.floor((total * (sq - (count - i) * (count - i))) / sq);
+  // The last boundary is `total` itself, not a quotient that float rounding could leave below it.
+  const at = (i: number) =>
+    i >= count ? total : Math.floor((total * (sq - (count - i) * (count - i))) / sq);
   return [at(index), at(index + 1)];
 }
 

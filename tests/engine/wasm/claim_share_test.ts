@@ -36,6 +36,9 @@ Deno.test("claimShare's chunks are 2(count - i) - 1 parts of count^2", () => {
     ], [6300, 6400]],
   );
   assert.deepEqual(claimShare(10, 0, 1), [0, 10]);
+  // Totals whose products with count^2 are not exact floats still end at the total.
+  const big = 2 ** 50 + 3;
+  assert.equal(claimShare(big, 4094, 4095)[1], big);
   // share stays the even split.
   assert.deepEqual(share(10, 1, 4), [2, 5]);
 });
