@@ -6,7 +6,7 @@
  * change every step, so every lookup misses, at the cost of a comparison that stops at the first
  * differing word and a copy of the weights (~10 us for conv4's 37K floats) into the slot the
  * layer's last transform held (when misses went to the least recently used slot, whose arrays had
- * another layer's size, they cost 0.4 ms per training step in reallocations: now 0.16).
+ * another layer's size, the cache cost 0.4-0.5 ms per training step: now 0.13-0.15).
  *
  * The contents are compared bit for bit (as 32-bit words, so -0 and 0, and NaN payloads, count as
  * different), under a key naming everything else the transform depends on (its kind, the channel

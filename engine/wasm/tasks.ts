@@ -636,8 +636,8 @@ export function share(total: number, index: number, count: number): [number, num
  * participants: decreasing sizes, in proportion to 2(count - index) - 1 (15, 13, ..., 1 for 8
  * chunks), so the chunks still running when the others run out of work are short. With even
  * chunks the main thread waited for the worker's last chunk 1.6 ms per training step on 2
- * participants, half a chunk per call. Fixed for a given count, like `share`: only for tasks
- * whose results do not depend on the split (no per-chunk sums).
+ * participants, half a chunk per call. Fixed for a given count, like `share`, so the kernel
+ * gradients, whose chunks are summed in order, stay deterministic for a given participant count.
  */
 export function claimShare(total: number, index: number, count: number): [number, number] {
   const sq = count * count;
