@@ -263,6 +263,8 @@ const RELU_MIN = 4096;
  * the seed CNN at batch 64 is ~0.2-2 ms).
  */
 const CHUNKS_PER_PARTICIPANT = 4;
+/** Output pixels per chunk of a plan task at least (4 tiles of the forward tile's 6 rows). */
+const PLAN_MIN_CHUNK_PIXELS = 24;
 /**
  * Chunks of a kernel gradient: each has its own accumulators (zeroed, then reduced by the main
  * thread), so a chunk should have many pixels per accumulator: at least `DW_MIN_CHUNK_PIXELS`
@@ -638,7 +640,13 @@ class WasmBackendImpl implements WasmBackend {
     t[P.rowBytes] = g.inW * g.C * 4;
     t[P.relu] = relu ? 1 : 0;
     const parallel = g.batch * g.outH * g.outW * g.N * g.kH * g.kW * g.C >= this.minMacs;
-    t[A_CHUNKS] = this.chunks(parallel);
+    // Few output pixels (a dense layer's batch rows): chunks of at least PLAN_MIN_CHUNK_PIXELS,
+    // so each keeps whole register tiles (an even split of 64 rows in 8 left 2-row tiles).
+    const pixels = g.batch * g.outH * g.outW;
+    t[A_CHUNKS] = Math.min(
+      this.chunks(parallel),
+      Math.max(parallel ? this.workers : 1, Math.floor(pixels / PLAN_MIN_CHUNK_PIXELS)),
+    );
     this.pool.run(kernel, t, parallel);
   }
 
