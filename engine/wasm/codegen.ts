@@ -424,6 +424,64 @@ function winoGemm(tile: Tile, firstTile: number): FuncBuilder {
   return f;
 }
 
+/** Function indices of the kernels `wino_blocks` calls. */
+interface WinoBlockKernels {
+  in2: number;
+  in4: number;
+  gemm: number;
+  out2: number;
+  out4: number;
+}
+
+/**
+ * wino_blocks(V, M, x, y, wp, bz, bias, b0, b1, T, tiles, C, Cp, N, Np, inH, inW, tH, tW, padT,
+ * padL, outH, outW, relu, pool, arg, mask, f4): a Winograd convolution's blocks [b0, b1) of T
+ * tiles, each through the input transform (`wino_in`, or `wino4_in` when f4), `wino_gemm` and the
+ * output transform (`wino_out` / `wino4_out`), with the arguments the task's TypeScript passed
+ * them block by block before: a block of conv2 is 6 tiles, so a training step made ~3,700 calls
+ * from TypeScript into WebAssembly, ~0.3 ms of the single-thread step.
+ */
+function winoBlocks(k: WinoBlockKernels): FuncBuilder {
+  const f = new FuncBuilder(new Array<typeof I32>(28).fill(I32));
+  // The 28 parameters, in order (PARAMS names 24 at most).
+  const [V, M, x, y, wp, bz, bias, b0, b1, T, tiles, C, Cp, N, Np] = PARAMS;
+  const [inH, inW, tH, tW, padT, padL, outH, outW, relu] = PARAMS.slice(15);
+  const pool = 24, arg = 25, mask = 26, f4 = 27;
+  const b = f.local(I32), t0 = f.local(I32), nT = f.local(I32), P = f.local(I32);
+  const posBytes = f.local(I32), cp4 = f.local(I32);
+  f.i32(36).i32(16).get(f4).select().set(P);
+  f.get(T).get(Cp).mul().i32(2).shl().set(posBytes);
+  f.get(Cp).i32(2).shl().set(cp4);
+  f.get(b0).set(b);
+  f.block().loop();
+  f.get(b).get(b1).geS().brIf(1);
+  f.get(b).get(T).mul().set(t0);
+  // nT = min(T, tiles - t0)
+  f.get(tiles).get(t0).sub().tee(nT).get(T).get(nT).get(T).ltS().select().set(nT);
+  const transformIn = (fn: number) => {
+    f.get(V).get(x).get(t0).get(nT).get(posBytes).get(inH!).get(inW!).get(C).get(tH!).get(tW!);
+    f.get(padT!).get(padL!).get(bz).get(cp4).get(cp4).i32(0).call(fn);
+  };
+  const transformOut = (fn: number) => {
+    f.get(y).get(M).get(bias).get(t0).get(nT).get(T).get(outH!).get(outW!).get(N).get(Np);
+    f.get(tH!).get(tW!).get(relu!).get(pool).get(arg).get(mask).call(fn);
+  };
+  f.get(f4).if_();
+  transformIn(k.in4);
+  f.else_();
+  transformIn(k.in2);
+  f.end();
+  f.get(M).get(V).get(wp).get(nT).get(T).get(C).get(Cp).get(N).get(Np).get(P).call(k.gemm);
+  f.get(f4).if_();
+  transformOut(k.out4);
+  f.else_();
+  transformOut(k.out2);
+  f.end();
+  f.get(b).i32(1).add().set(b);
+  f.br(0).end().end();
+  return f;
+}
+
 /**
  * Taps per block of `wino_gemm`'s sums: each block is summed from zero in registers and then
  * added to M, so a long reduction (64 input channels and more) is a short sum of short sums. Most
@@ -2029,13 +2087,18 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: convC1(relaxed), exportName: "conv_c1" });
   funcs.push({ body: colsum(), exportName: "colsum" });
   funcs.push({ body: vsum(), exportName: "vsum" });
+  const blockKernels = { in2: funcs.length, out2: funcs.length + 1 } as WinoBlockKernels;
   funcs.push({ body: winoIn(), exportName: "wino_in" });
   funcs.push({ body: winoOut(), exportName: "wino_out" });
   funcs.push({ body: winoDy(), exportName: "wino_dy" });
   funcs.push({ body: winoDw(dt, firstDw), exportName: "wino_dw" });
+  blockKernels.gemm = funcs.length;
   funcs.push({ body: winoGemm(ft, firstGemm), exportName: "wino_gemm" });
+  blockKernels.in4 = funcs.length;
   funcs.push({ body: wino4In(), exportName: "wino4_in" });
+  blockKernels.out4 = funcs.length;
   funcs.push({ body: wino4Out(), exportName: "wino4_out" });
+  funcs.push({ body: winoBlocks(blockKernels), exportName: "wino_blocks" });
   funcs.push({ body: wino4Filter(), exportName: "wino4_filter" });
   funcs.push({ body: wino4Dy(), exportName: "wino4_dy" });
   funcs.push({ body: wino4FilterGrad(), exportName: "wino4_filter_grad" });

@@ -222,6 +222,36 @@ export interface KernelExports {
   rmsprop(w: number, g: number, v: number, c: number, nvec: number): void;
   all_finite(a: number, nvec: number): number;
   zero(at: number, bytes: number): void;
+  wino_blocks(
+    V: number,
+    M: number,
+    x: number,
+    y: number,
+    wp: number,
+    bz: number,
+    bias: number,
+    b0: number,
+    b1: number,
+    T: number,
+    tiles: number,
+    C: number,
+    Cp: number,
+    N: number,
+    Np: number,
+    inH: number,
+    inW: number,
+    tH: number,
+    tW: number,
+    padT: number,
+    padL: number,
+    outH: number,
+    outW: number,
+    relu: number,
+    pool: number,
+    arg: number,
+    mask: number,
+    f4: number,
+  ): void;
   dense_dw(
     dw: number,
     x: number,
@@ -895,29 +925,42 @@ function runWinograd(
   ctx: TaskContext,
 ): void {
   const g = (k: number) => a[k]!;
-  const k = ctx.kernels;
-  const T = g(W.T), tiles = g(W.tiles), C = g(W.C), Cp = g(W.Cp), N = g(W.N), Np = g(W.Np);
+  const T = g(W.T), tiles = g(W.tiles), Cp = g(W.Cp);
   const [b0, b1] = claimShare(Math.ceil(tiles / T), index, count);
-  const f4 = g(W.f4) !== 0, P = f4 ? 36 : 16;
+  if (b1 <= b0) return;
+  const P = g(W.f4) !== 0 ? 36 : 16;
   const V = g(W.scratch) + slot * g(W.scratchPer);
   const M = V + P * T * Cp * 4;
-  const x = g(W.x), y = g(W.y), inH = g(W.inH), inW = g(W.inW), tH = g(W.tH), tW = g(W.tW);
-  const padT = g(W.padT), padL = g(W.padL), bz = g(W.bz), outH = g(W.outH), outW = g(W.outW);
-  const bias = g(W.bias), relu = g(W.relu), pool = g(W.pool), arg = g(W.arg), mask = g(W.mask);
-  for (let b = b0; b < b1; b++) {
-    const t0 = b * T, nT = Math.min(T, tiles - t0), posBytes = T * Cp * 4;
-    if (f4) {
-      k.wino4_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, bz, Cp * 4, Cp * 4, 0);
-    } else {
-      k.wino_in(V, x, t0, nT, posBytes, inH, inW, C, tH, tW, padT, padL, bz, Cp * 4, Cp * 4, 0);
-    }
-    k.wino_gemm(M, V, g(W.wp), nT, T, C, Cp, N, Np, P);
-    if (f4) {
-      k.wino4_out(y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool, arg, mask);
-    } else {
-      k.wino_out(y, M, bias, t0, nT, T, outH, outW, N, Np, tH, tW, relu, pool, arg, mask);
-    }
-  }
+  ctx.kernels.wino_blocks(
+    V,
+    M,
+    g(W.x),
+    g(W.y),
+    g(W.wp),
+    g(W.bz),
+    g(W.bias),
+    b0,
+    b1,
+    T,
+    tiles,
+    g(W.C),
+    Cp,
+    g(W.N),
+    g(W.Np),
+    g(W.inH),
+    g(W.inW),
+    g(W.tH),
+    g(W.tW),
+    g(W.padT),
+    g(W.padL),
+    g(W.outH),
+    g(W.outW),
+    g(W.relu),
+    g(W.pool),
+    g(W.arg),
+    g(W.mask),
+    g(W.f4),
+  );
 }
 
 function runWinogradDw(
