@@ -2051,7 +2051,7 @@ function rmsprop(): FuncBuilder {
  * Assembles the kernel module. Exports `conv_plan`, `conv_dw`, `conv_dw_taps`,
  * `conv_dw_direct`, `conv_c1`, `colsum`, `wino_in`, `wino_out`, `wino_dy`, `wino_dw`,
  * `wino_gemm`, `wino4_in`, `wino4_out`, `wino4_dy`, `wino4_filter`, `wino4_filter_grad`
- * (`winograd4_codegen.ts`),
+ * (`winograd4_codegen.ts`), `wino_blocks`,
  * `relu_fwd`, `relu_bwd`, `maxpool_fwd`, `maxpool_bwd`, `maxpool_bwd2`, `vsum`, `rmsprop`, `zero`,
  * `pack`,
  * `dense_dw`,
