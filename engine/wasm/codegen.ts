@@ -1672,7 +1672,7 @@ function relu(backward: boolean): FuncBuilder {
   f.get(out).get(end).geS().if_().else_(); // nothing to do for nvec = 0
   f.loop();
   if (backward) f.get(out).get(a).v128Load().get(yv).v128Load().get(zero).f32x4Gt().v128And();
-  else f.get(out).get(a).v128Load().tee(v).get(v).get(zero).f32x4Lt().v128Andnot();
+  else f.get(out).get(a).v128Load().get(zero).f32x4Pmax();
   f.v128Store();
   f.get(a).i32(16).add().set(a);
   if (backward) f.get(yv).i32(16).add().set(yv);

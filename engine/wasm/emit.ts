@@ -52,11 +52,12 @@ export function madd(f: FuncBuilder, relaxed: boolean, acc: number, x: number, w
 /**
  * Emits `v = v < 0 ? 0 : v` for a v128 local when the i32 local `relu` is non-zero: the relu of
  * `relu_fwd` (NaN and -0 pass through), fused into a kernel's store so that the output is not
- * read and written a second time.
+ * read and written a second time. `f32x4.pmax(v, 0)` is exactly that, in one instruction (a
+ * compare and a mask were three, ~8% of conv1's forward).
  */
 export function reluIf(f: FuncBuilder, relu: number, vs: readonly number[]): void {
   f.get(relu).if_();
-  for (const v of vs) f.get(v).get(v).v128Zero().f32x4Lt().v128Andnot().set(v);
+  for (const v of vs) f.get(v).v128Zero().f32x4Pmax().set(v);
   f.end();
 }
 
