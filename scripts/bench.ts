@@ -94,18 +94,26 @@ interface Stats {
 
 /**
  * Runs each of `fns` `warmup` times, then times `reps` rounds, one run of each per round (ms),
- * each after a 3 ms pause.
+ * each after a pause of `pauseMs`.
  * Interleaving matters on a shared machine: the load drifts over seconds, and configurations
  * timed minutes apart are not comparable, while neighbouring runs see the same conditions.
+ *
+ * The pause is for runs as long as a training step: a worker keeps polling for 2 ms after its
+ * last task (`SPIN_MS` in engine/wasm/worker.ts), which would take the core of the next
+ * configuration's start. Single kernels (0.1-15 ms) run without it, since after it every N-worker
+ * call would wake a sleeping worker, which the back-to-back calls of a training step do not.
  */
-function timeInterleaved(fns: (() => void)[], reps: number, warmup = 2): number[][] {
+function timeInterleaved(
+  fns: (() => void)[],
+  reps: number,
+  warmup = 2,
+  pauseMs = 0,
+): number[][] {
   for (const fn of fns) for (let i = 0; i < warmup; i++) fn();
   const t: number[][] = fns.map(() => []);
   for (let i = 0; i < reps; i++) {
     fns.forEach((fn, k) => {
-      // A pause first: a worker keeps polling for 2 ms after its last task (`SPIN_MS` in
-      // engine/wasm/worker.ts), which would take the core of the next configuration's start.
-      idle(3);
+      if (pauseMs > 0) idle(pauseMs);
       const t0 = performance.now();
       fn();
       t[k]!.push(performance.now() - t0);
@@ -609,6 +617,7 @@ async function main(): Promise<void> {
       models.map((m, i) => () => trainStep(m, batches[k[i]!++ % 3]!)),
       reps,
       3,
+      3,
     ).forEach((t, i) => {
       steps.set(counts[i]!, stats(t));
       stepTimes.set(counts[i]!, t);
@@ -620,6 +629,7 @@ async function main(): Promise<void> {
       models.map((m) => () => m.predict(x, { batchSize: INFER_BATCH })),
       Math.max(3, Math.round(reps / 2)),
       2,
+      3,
     ).forEach((t, i) => {
       infer.set(counts[i]!, stats(t));
       inferTimes.set(counts[i]!, t);
