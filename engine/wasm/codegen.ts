@@ -1666,7 +1666,7 @@ function maxPoolBwd(): FuncBuilder {
 function relu(backward: boolean): FuncBuilder {
   const f = new FuncBuilder(backward ? [I32, I32, I32, I32] : [I32, I32, I32]);
   const out = 0, a = 1, yv = 2, nvec = backward ? 3 : 2;
-  const end = f.local(I32), zero = f.local(V128), v = f.local(V128);
+  const end = f.local(I32), zero = f.local(V128);
   f.v128Zero().set(zero);
   f.get(out).get(nvec).i32(4).shl().add().set(end);
   f.get(out).get(end).geS().if_().else_(); // nothing to do for nvec = 0
