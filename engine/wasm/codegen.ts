@@ -876,8 +876,9 @@ function c1Group(relaxed: boolean): number {
  * independent FMA chains with a broadcast load each run at ~37 on this core, with none at ~51).
  * One load and 4 lane broadcasts per 4 inputs, each used 3 times, took it to 0.84 ms; running a
  * group's channel vectors back to back (so each pixel's outputs are written together, not in N/4
- * passes over the row) to 0.74 ms (34 GFLOP/s), at batch 1 as at 64 and 256, so not the memory.
- * Broadcasting the inputs from memory instead of lanes, for some or all of the quads, is as fast.
+ * passes over the row) to 0.74 ms (34 GFLOP/s), at batch 1 as at 64 and 256, so not the memory;
+ * the relu as one `pmax` (`reluIf`) to 0.69 ms. Broadcasting the inputs from memory instead of
+ * lanes, for some or all of the quads, is as fast.
  *
  * wp: [N/4][9][4] floats; bp: N floats.
  */
