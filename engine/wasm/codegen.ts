@@ -443,10 +443,36 @@ interface WinoBlockKernels {
  */
 function winoBlocks(k: WinoBlockKernels): FuncBuilder {
   const f = new FuncBuilder(new Array<typeof I32>(28).fill(I32));
-  // The 28 parameters, in order (PARAMS names 24 at most).
-  const [V, M, x, y, wp, bz, bias, b0, b1, T, tiles, C, Cp, N, Np] = PARAMS;
-  const [inH, inW, tH, tW, padT, padL, outH, outW, relu] = PARAMS.slice(15);
-  const pool = 24, arg = 25, mask = 26, f4 = 27;
+  const [
+    V,
+    M,
+    x,
+    y,
+    wp,
+    bz,
+    bias,
+    b0,
+    b1,
+    T,
+    tiles,
+    C,
+    Cp,
+    N,
+    Np,
+    inH,
+    inW,
+    tH,
+    tW,
+    padT,
+    padL,
+    outH,
+    outW,
+    relu,
+    pool,
+    arg,
+    mask,
+    f4,
+  ] = PARAMS;
   const b = f.local(I32), t0 = f.local(I32), nT = f.local(I32), P = f.local(I32);
   const posBytes = f.local(I32), cp4 = f.local(I32);
   f.i32(36).i32(16).get(f4).select().set(P);
@@ -459,12 +485,12 @@ function winoBlocks(k: WinoBlockKernels): FuncBuilder {
   // nT = min(T, tiles - t0)
   f.get(tiles).get(t0).sub().tee(nT).get(T).get(nT).get(T).ltS().select().set(nT);
   const transformIn = (fn: number) => {
-    f.get(V).get(x).get(t0).get(nT).get(posBytes).get(inH!).get(inW!).get(C).get(tH!).get(tW!);
-    f.get(padT!).get(padL!).get(bz).get(cp4).get(cp4).i32(0).call(fn);
+    f.get(V).get(x).get(t0).get(nT).get(posBytes).get(inH).get(inW).get(C).get(tH).get(tW);
+    f.get(padT).get(padL).get(bz).get(cp4).get(cp4).i32(0).call(fn);
   };
   const transformOut = (fn: number) => {
-    f.get(y).get(M).get(bias).get(t0).get(nT).get(T).get(outH!).get(outW!).get(N).get(Np);
-    f.get(tH!).get(tW!).get(relu!).get(pool).get(arg).get(mask).call(fn);
+    f.get(y).get(M).get(bias).get(t0).get(nT).get(T).get(outH).get(outW).get(N).get(Np);
+    f.get(tH).get(tW).get(relu).get(pool).get(arg).get(mask).call(fn);
   };
   f.get(f4).if_();
   transformIn(k.in4);
@@ -2088,18 +2114,19 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   funcs.push({ body: convC1(relaxed), exportName: "conv_c1" });
   funcs.push({ body: colsum(), exportName: "colsum" });
   funcs.push({ body: vsum(), exportName: "vsum" });
-  const blockKernels = { in2: funcs.length, out2: funcs.length + 1 } as WinoBlockKernels;
+  const in2 = funcs.length;
   funcs.push({ body: winoIn(), exportName: "wino_in" });
+  const out2 = funcs.length;
   funcs.push({ body: winoOut(), exportName: "wino_out" });
   funcs.push({ body: winoDy(), exportName: "wino_dy" });
   funcs.push({ body: winoDw(dt, firstDw), exportName: "wino_dw" });
-  blockKernels.gemm = funcs.length;
+  const gemm = funcs.length;
   funcs.push({ body: winoGemm(ft, firstGemm), exportName: "wino_gemm" });
-  blockKernels.in4 = funcs.length;
+  const in4 = funcs.length;
   funcs.push({ body: wino4In(), exportName: "wino4_in" });
-  blockKernels.out4 = funcs.length;
+  const out4 = funcs.length;
   funcs.push({ body: wino4Out(), exportName: "wino4_out" });
-  funcs.push({ body: winoBlocks(blockKernels), exportName: "wino_blocks" });
+  funcs.push({ body: winoBlocks({ in2, in4, gemm, out2, out4 }), exportName: "wino_blocks" });
   funcs.push({ body: wino4Filter(), exportName: "wino4_filter" });
   funcs.push({ body: wino4Dy(), exportName: "wino4_dy" });
   funcs.push({ body: wino4FilterGrad(), exportName: "wino4_filter_grad" });

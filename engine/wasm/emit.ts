@@ -14,9 +14,13 @@ import { type FuncBuilder, I32, V128 } from "./assembler.ts";
  * The indices 0, 1, 2, ... as a tuple, to name a function's parameters (locals 0 .. n-1) by
  * destructuring: `const [dst, src, n] = PARAMS;`.
  */
-export const PARAMS = Array.from({ length: 24 }, (_, i) => i) as unknown as Indices;
-/** The type of `PARAMS`: 24 numbers, named by destructuring. */
+export const PARAMS = Array.from({ length: 28 }, (_, i) => i) as unknown as Indices;
+/** The type of `PARAMS`: 28 numbers, named by destructuring. */
 export type Indices = readonly [
+  number,
+  number,
+  number,
+  number,
   number,
   number,
   number,
