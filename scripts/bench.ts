@@ -75,9 +75,9 @@ function stats(times: number[]): Stats {
 }
 
 /**
- * The median over rounds of `base[i] / other[i]`: a speed-up from runs timed side by side, which
- * the machine's slow spells (seconds long, hitting whichever configuration runs then) move less
- * than the ratio of the two medians.
+ * The median over rounds of `base[i] / other[i]` (each a round's median, see `timeBlocks`): a
+ * speed-up from runs timed side by side, which the machine's slow spells (seconds long, hitting
+ * whichever configuration runs then) move less than the ratio of the two medians.
  */
 function pairedSpeedup(base: number[], other: number[]): number {
   return stats(base.map((b, i) => b / other[i]!)).median;
@@ -93,27 +93,16 @@ interface Stats {
 }
 
 /**
- * Runs each of `fns` `warmup` times, then times `reps` rounds, one run of each per round (ms),
- * each after a pause of `pauseMs`.
+ * Runs each of `fns` `warmup` times, then times `reps` rounds, one run of each per round (ms).
  * Interleaving matters on a shared machine: the load drifts over seconds, and configurations
  * timed minutes apart are not comparable, while neighbouring runs see the same conditions.
- *
- * The pause is for runs as long as a training step: a worker keeps polling for 2 ms after its
- * last task (`SPIN_MS` in engine/wasm/worker.ts), which would take the core of the next
- * configuration's start. Single kernels (0.1-15 ms) run without it, since after it every N-worker
- * call would wake a sleeping worker, which the back-to-back calls of a training step do not.
+ * Single kernels (0.1-15 ms) run back to back, as a training step calls them.
  */
-function timeInterleaved(
-  fns: (() => void)[],
-  reps: number,
-  warmup = 2,
-  pauseMs = 0,
-): number[][] {
+function timeInterleaved(fns: (() => void)[], reps: number, warmup = 2): number[][] {
   for (const fn of fns) for (let i = 0; i < warmup; i++) fn();
   const t: number[][] = fns.map(() => []);
   for (let i = 0; i < reps; i++) {
     fns.forEach((fn, k) => {
-      if (pauseMs > 0) idle(pauseMs);
       const t0 = performance.now();
       fn();
       t[k]!.push(performance.now() - t0);
@@ -122,11 +111,46 @@ function timeInterleaved(
   return t;
 }
 
-const idleCell = new Int32Array(new SharedArrayBuffer(4));
-/** Sleeps `ms` milliseconds (the main thread may block in `Atomics.wait` under Deno). */
-function idle(ms: number): void {
-  Atomics.wait(idleCell, 0, 0, ms);
+/** Times of {@linkcode timeBlocks}: every timed run, and each round's median, per function. */
+interface BlockTimes {
+  runs: number[][];
+  rounds: number[][];
 }
+
+/**
+ * Times runs as long as a training step the way `model.fit` and `model.predict` make them: back
+ * to back. Each round runs every function in turn for a block of `block` + 1 runs and times the
+ * last `block`: the first absorbs the switch from the previous function (whose worker may still
+ * be polling for 2 ms after its last task, `SPIN_MS` in engine/wasm/worker.ts, while this one's
+ * has gone to sleep). `reps` timed runs per function in all (rounded up to whole blocks).
+ *
+ * Before the seventh pass each step was timed alone after a 3 ms pause, so every 2-worker step
+ * started by waking a sleeping worker, which the steps of `fit` do not: in `deno task train`
+ * fewer than one call in 100 finds the worker asleep. In one process, alternating the two ways
+ * (`.ab/blocks.ts`, 40 rounds of 5 steps each), the 2-worker step's median was 0.3-2.3 ms
+ * shorter back to back.
+ */
+function timeBlocks(fns: (() => void)[], reps: number, block: number, warmup = 2): BlockTimes {
+  for (const fn of fns) for (let i = 0; i < warmup; i++) fn();
+  const runs: number[][] = fns.map(() => []);
+  const rounds: number[][] = fns.map(() => []);
+  for (let r = 0; r < Math.ceil(reps / block); r++) {
+    fns.forEach((fn, k) => {
+      const t: number[] = [];
+      for (let i = 0; i <= block; i++) {
+        const t0 = performance.now();
+        fn();
+        if (i > 0) t.push(performance.now() - t0);
+      }
+      runs[k]!.push(...t);
+      rounds[k]!.push(stats(t).median);
+    });
+  }
+  return { runs, rounds };
+}
+
+/** Timed runs per block of {@linkcode timeBlocks}. */
+const BLOCK = 3;
 
 const fmt = (v: number, digits = 1) => v.toFixed(digits);
 const fmtInt = (v: number) => Math.round(v).toLocaleString("en-US");
@@ -590,13 +614,15 @@ async function main(): Promise<void> {
   const broadcastPeak = measurePeak(true);
   const counts = N > 1 ? [1, N] : [1];
 
-  // Every configuration at once, measured in alternation (see timeInterleaved).
+  // Every configuration at once, measured in alternation (see timeInterleaved, timeBlocks).
   const bes: Backend[] = [];
   const steps = new Map<number, Stats>();
   const infer = new Map<number, Stats>();
-  // The raw times of each configuration, round by round, for the paired speed-ups.
-  const stepTimes = new Map<number, number[]>();
-  const inferTimes = new Map<number, number[]>();
+  // Each configuration's median per round (block), for the paired speed-ups.
+  const stepRounds = new Map<number, number[]>();
+  // Runs in which the workers did not pay for themselves (engine/wasm/contention.ts).
+  const guardNotes: string[] = [];
+  const inferRounds = new Map<number, number[]>();
   let kernels: KernelRow[] = [];
   let backendName = "";
   try {
@@ -613,29 +639,38 @@ async function main(): Promise<void> {
     const models = bes.map((be) => compiledModel(be));
     const batches = [mnistBatch(BATCH, 1), mnistBatch(BATCH, 2), mnistBatch(BATCH, 3)];
     const k = models.map(() => 0);
-    timeInterleaved(
+    const stepBlocks = timeBlocks(
       models.map((m, i) => () => trainStep(m, batches[k[i]!++ % 3]!)),
       reps,
+      BLOCK,
       3,
-      3,
-    ).forEach((t, i) => {
-      steps.set(counts[i]!, stats(t));
-      stepTimes.set(counts[i]!, t);
+    );
+    counts.forEach((w, i) => {
+      steps.set(w, stats(stepBlocks.runs[i]!));
+      stepRounds.set(w, stepBlocks.rounds[i]!);
     });
 
     log(`inference at batch ${INFER_BATCH}...`);
     const x = mnistBatch(INFER_BATCH, 4).x;
-    timeInterleaved(
+    const inferBlocks = timeBlocks(
       models.map((m) => () => m.predict(x, { batchSize: INFER_BATCH })),
-      Math.max(3, Math.round(reps / 2)),
-      2,
-      3,
-    ).forEach((t, i) => {
-      infer.set(counts[i]!, stats(t));
-      inferTimes.set(counts[i]!, t);
+      Math.max(BLOCK, Math.round(reps / 2)),
+      BLOCK,
+    );
+    counts.forEach((w, i) => {
+      infer.set(w, stats(inferBlocks.runs[i]!));
+      inferRounds.set(w, inferBlocks.rounds[i]!);
     });
   } finally {
-    for (const be of bes) be.dispose();
+    for (const be of bes) {
+      if (isWasmBackend(be) && be.contention.soloCalls > 0) {
+        guardNotes.push(
+          `${be.name}: the contention guard ran ${be.contention.soloCalls} parallel calls on the ` +
+            `main thread alone (${be.contention.probes} probes; other programs kept a core busy)`,
+        );
+      }
+      be.dispose();
+    }
   }
 
   // TF.js.
@@ -719,7 +754,7 @@ async function main(): Promise<void> {
       fmt(gf),
       pct(gf, w),
       w === 1 ? "" : `${fmt(steps.get(1)!.median / t.median, 2)}x`,
-      w === 1 ? "" : `${fmt(pairedSpeedup(stepTimes.get(1)!, stepTimes.get(w)!), 2)}x`,
+      w === 1 ? "" : `${fmt(pairedSpeedup(stepRounds.get(1)!, stepRounds.get(w)!), 2)}x`,
       fmtInt((BATCH * 1000) / t.median),
     ];
   });
@@ -767,7 +802,7 @@ async function main(): Promise<void> {
           fmtInt((INFER_BATCH * 1000) / t.best),
           fmt(gf),
           pct(gf, w),
-          w === 1 ? "" : `${fmt(pairedSpeedup(inferTimes.get(1)!, inferTimes.get(w)!), 2)}x`,
+          w === 1 ? "" : `${fmt(pairedSpeedup(inferRounds.get(1)!, inferRounds.get(w)!), 2)}x`,
         ];
       }),
     ),
@@ -797,6 +832,7 @@ async function main(): Promise<void> {
     );
   }
   if (peersNote !== "") out.push(`\n${peersNote}`);
+  for (const note of guardNotes) out.push(`\nNote: ${note}.`);
   out.push(`\nBench wall time: ${fmt((performance.now() - started) / 1000, 0)} s.`);
   console.log(out.join("\n"));
 }

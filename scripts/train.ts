@@ -3,6 +3,7 @@
 // step, writes a checkpoint and exits with code 130; a second Ctrl-C exits at once.
 
 import { KernelFaultError } from "../engine/backend.ts";
+import { isWasmBackend } from "../engine/wasm/wasm_backend.ts";
 import { CheckpointError, readCheckpoint } from "../pipelines/checkpoint.ts";
 import {
   choiceFlag,
@@ -191,6 +192,13 @@ async function main(args: string[]): Promise<number> {
       signal: controller.signal,
       runInfo: { backend: backendChoice.name, workers: backendChoice.workers },
     });
+    if (verbose > 0 && isWasmBackend(backend) && backend.contention.soloCalls > 0) {
+      // engine/wasm/contention.ts: the same results, at the main thread's pace
+      console.log(
+        `note: the workers did not pay for themselves (other programs kept the cores busy), ` +
+          `so ${backend.contention.soloCalls} kernel calls ran on the main thread alone`,
+      );
+    }
     const plot = values["no-plot"] ? undefined : values.plot ??
       (outDir === null ? undefined : `${outDir}/training.svg`);
     if (plot !== undefined && result.history.epoch.length > 0) {

@@ -22,6 +22,11 @@
  * - a worker that stops without a word (`close()`, a stall) while holding a chunk is caught by a
  *   deadline: the chunk must be done within `max(timeoutMs, 8 x the main thread's own time)`.
  *
+ * Contention: when other programs keep the cores busy, the workers can cost more than they give
+ * (a descheduled worker holding a chunk ends the call late); the `ContentionGuard`
+ * (`contention.ts`) then runs the parallel calls on the main thread alone, the same chunks in
+ * the same order (bitwise the same results), probing now and then whether parallel pays again.
+ *
  * Each failure throws an Error naming the kernel and the worker. A worker that crashed, missed a
  * deadline, or has not picked up any task for `timeoutMs` is terminated and replaced in the
  * background; until the replacement is ready the others claim its work, so later calls work and
@@ -31,6 +36,7 @@
  */
 
 import { KernelFaultError } from "../backend.ts";
+import { ContentionGuard, GAP_CAP_MS, taskSignature } from "./contention.ts";
 import { A_CHUNKS, A_STATIC, ARG_SLOTS, runTask, type TaskContext } from "./tasks.ts";
 
 /** How long the main thread spins on the chunk counter before it sleeps between checks. */
@@ -136,7 +142,8 @@ const SLOW_FACTOR = 8;
  * participant. `busy` (a worker's WS_BUSY slot, or -1 for the main thread) holds `gen` while the
  * participant may hold a chunk; `beforeChunk` runs after each claim (the workers' fault hooks)
  * and `onError` with an error a chunk threw, before that chunk is counted done (so the main
- * thread sees the report by the time it sees the count).
+ * thread sees the report by the time it sees the count). Returns the share of the task's work
+ * (0-1) that this participant ran.
  */
 export function claimChunks(
   ctl: Int32Array,
@@ -146,14 +153,16 @@ export function claimChunks(
   ctx: TaskContext,
   busy: number,
   hooks: { beforeChunk?: () => void; onError: (e: unknown) => void },
-): void {
+): number {
   const tag = chunkTag(gen);
   const chunks = task[A_CHUNKS]!;
+  let share = 0;
   if (busy >= 0) Atomics.store(ctl, busy, gen);
   for (;;) {
     const v = Atomics.load(ctl, CTL_NEXT);
     if ((v & ~CHUNK_MASK) !== tag || (v & CHUNK_MASK) >= chunks) break;
     if (Atomics.compareExchange(ctl, CTL_NEXT, v, v + 1) !== v) continue;
+    share += chunkWeight(v & CHUNK_MASK, chunks);
     hooks.beforeChunk?.();
     try {
       runTask(task, v & CHUNK_MASK, chunks, slot, ctx);
@@ -169,6 +178,15 @@ export function claimChunks(
     Atomics.notify(ctl, CTL_DONE);
   }
   if (busy >= 0) Atomics.store(ctl, busy, 0);
+  return share;
+}
+
+/**
+ * Chunk `index`'s share of a claimed task's work: `claimShare`'s 2(count - index) - 1 parts of
+ * count² (a few tasks split evenly, by `share`: the contention guard's estimate tolerates that).
+ */
+function chunkWeight(index: number, count: number): number {
+  return (2 * (count - index) - 1) / (count * count);
 }
 
 /** Runs tasks on the main thread plus `count - 1` workers over one shared memory. */
@@ -184,6 +202,10 @@ export class WorkerPool {
   private readyWaiters: (() => void)[] = [];
   /** Per slot: when the worker was first seen lagging behind the generations, or -1. */
   private readonly lagSince: number[] = [];
+  /** Whether parallel calls run in parallel or, on a machine busy with other work, solo. */
+  readonly guard = new ContentionGuard();
+  /** When the last parallel call ended (`performance.now()`). */
+  private lastCallEnd = 0;
 
   private constructor(
     private readonly main: TaskContext,
@@ -354,20 +376,28 @@ export class WorkerPool {
       throw new RangeError(`wasm backend: ${kernel}: bad chunk count ${chunks}`);
     }
     if (n === 1 || !parallel) {
-      for (let c = 0; c < chunks; c++) {
-        try {
-          runTask(task, c, chunks, 0, this.main);
-        } catch (e) {
-          const msg = e instanceof Error ? e.message : String(e);
-          throw new Error(`wasm backend: ${kernel} failed on the main thread: ${msg}`, {
-            cause: e,
-          });
-        }
-      }
+      this.runOnMain(kernel, task, chunks);
       return;
     }
-    const ctl = this.ctl;
+    const claimed = task[A_STATIC] !== 1;
+    const sig = claimed ? taskSignature(task) : 0;
     const now0 = performance.now();
+    // The main thread's time since the last parallel call (its TypeScript, small calls), which
+    // workers polling for their next task slow down when they take its core (see contention.ts).
+    const gapMs = Math.min(GAP_CAP_MS, now0 - this.lastCallEnd);
+    // While the workers do not pay for themselves (see contention.ts): the same chunks, in
+    // order, on the main thread; not while a test has armed a worker's fault.
+    if (claimed && this.guard.solo) {
+      if (this.anyArmed()) this.guard.reset();
+      else {
+        this.runOnMain(kernel, task, chunks);
+        this.lastCallEnd = performance.now();
+        const ms = this.lastCallEnd - now0;
+        this.guard.record(sig, ms, ms, 1, gapMs);
+        return;
+      }
+    }
+    const ctl = this.ctl;
     for (let i = 1; i < n; i++) {
       if (!this.slots[i]!.active) continue;
       const base = workerSlot(i);
@@ -420,7 +450,7 @@ export class WorkerPool {
       }
     } else {
       let error = false;
-      claimChunks(ctl, gen, task, 0, this.main, -1, {
+      const ownShare = claimChunks(ctl, gen, task, 0, this.main, -1, {
         onError: (e) => {
           if (!error) fail("on the main thread", e);
           error = true;
@@ -429,6 +459,8 @@ export class WorkerPool {
       const ownMs = performance.now() - t0;
       const finishMs = Math.max(this.timeoutMs, SLOW_FACTOR * ownMs);
       this.awaitChunks(gen, chunks, t0 + finishMs, finishMs, failures);
+      this.lastCallEnd = performance.now();
+      this.guard.record(sig, this.lastCallEnd - now0, ownMs, ownShare, gapMs);
       for (let i = 1; i < n; i++) {
         const base = workerSlot(i);
         if (
@@ -446,6 +478,28 @@ export class WorkerPool {
       if (failures.length > mainFailures) throw new KernelFaultError(kernel, message, { cause });
       throw new Error(message, { cause });
     }
+  }
+
+  /** Runs a task's chunks in order on the main thread. */
+  private runOnMain(kernel: string, task: Int32Array, chunks: number): void {
+    for (let c = 0; c < chunks; c++) {
+      try {
+        runTask(task, c, chunks, 0, this.main);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        throw new Error(`wasm backend: ${kernel} failed on the main thread: ${msg}`, {
+          cause: e,
+        });
+      }
+    }
+  }
+
+  /** Whether a test has armed a worker's fault hook (which only a parallel call can fire). */
+  private anyArmed(): boolean {
+    for (let i = 1; i < this.participants; i++) {
+      if (Atomics.load(this.ctl, workerSlot(i) + WS_ARM) !== 0) return true;
+    }
+    return false;
   }
 
   /**

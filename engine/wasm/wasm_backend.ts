@@ -170,6 +170,12 @@ export interface WasmBackend extends Backend {
   readonly activeWorkers: number;
   /** Workers replaced after a fault so far. */
   readonly replacements: number;
+  /**
+   * How often the pool has run its parallel calls on the main thread alone because the workers
+   * did not pay for themselves (other programs keeping the cores busy; see `contention.ts`):
+   * calls run so, probes of either mode, and solo stretches entered.
+   */
+  readonly contention: ContentionCounts;
   /** Resolves when every worker is active again after replacements. */
   whenReady(): Promise<void>;
   /** RMSprop in float64 SIMD on the participants (see `Backend.rmspropUpdate`). */
@@ -184,6 +190,15 @@ export interface WasmBackend extends Backend {
   testFail(index: number, stallMs?: number, mode?: "throw" | "crash" | "close"): void;
   /** Test hook: worker `index` crashes or stops (`mode`) at the start of its next task. */
   testArm(index: number, mode: "crash" | "close"): void;
+  /** Test hook: the next `calls` parallel calls run on the main thread alone. */
+  testForceSolo(calls: number): void;
+}
+
+/** See {@linkcode WasmBackend.contention}. */
+export interface ContentionCounts {
+  readonly soloCalls: number;
+  readonly probes: number;
+  readonly stretches: number;
 }
 
 /** Whether `b` is a {@linkcode WasmBackend} (and not the TypeScript fallback). */
@@ -1586,6 +1601,15 @@ class WasmBackendImpl implements WasmBackend {
 
   get replacements(): number {
     return this.pool.replacements;
+  }
+
+  get contention(): ContentionCounts {
+    const { soloCalls, probes, stretches } = this.pool.guard;
+    return { soloCalls, probes, stretches };
+  }
+
+  testForceSolo(calls: number): void {
+    this.pool.guard.forceSolo(calls);
   }
 
   whenReady(): Promise<void> {

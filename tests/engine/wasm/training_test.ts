@@ -1,8 +1,9 @@
 /**
  * The WASM backend as the model uses it: the seed CNN's training step on 1 and 2 workers against
  * the TypeScript backend, bitwise determinism across worker counts where the kernels promise it,
- * and a worker fault in the middle of a real training step (the step fails, naming the kernel,
- * within a second; the next steps succeed and match a fault-free run bitwise).
+ * the contention guard's solo calls (bitwise those of parallel ones), and a worker fault in the
+ * middle of a real training step (the step fails, naming the kernel, within a second; the next
+ * steps succeed and match a fault-free run bitwise).
  *
  * Run: deno test -A tests/engine/wasm/
  */
@@ -104,6 +105,33 @@ Deno.test({
         be.dispose();
       }
     }
+  },
+});
+
+Deno.test({
+  name: "parallel calls run on the main thread alone (a busy machine) train bitwise the same",
+  ignore: !available,
+  fn: async () => {
+    const batches = [batchOf(32, 8), batchOf(32, 9), batchOf(32, 10)];
+    const runs: Float32Array[] = [];
+    for (const solo of [false, true]) {
+      const be = await wasm(2);
+      try {
+        if (solo) be.testForceSolo(1_000_000);
+        const m = model(be);
+        for (const b of batches) step(m, b);
+        runs.push(m.store.values.slice());
+        // (The parallel run may have probed solo calls too, on a busy machine: the same bits.)
+        if (solo) assert.ok(be.contention.soloCalls >= 3 * 20, `${be.contention.soloCalls}`);
+      } finally {
+        be.dispose();
+      }
+    }
+    assert.deepEqual(
+      new Uint32Array(runs[1]!.buffer),
+      new Uint32Array(runs[0]!.buffer),
+      "parameters differ bitwise between solo and parallel calls",
+    );
   },
 });
 
