@@ -192,8 +192,9 @@ async function main(args: string[]): Promise<number> {
       signal: controller.signal,
       runInfo: { backend: backendChoice.name, workers: backendChoice.workers },
     });
-    if (verbose > 0 && isWasmBackend(backend) && backend.contention.soloCalls > 0) {
-      // engine/wasm/contention.ts: the same results, at the main thread's pace
+    // engine/wasm/contention.ts: the same results, at the main thread's pace (probes alone, a
+    // few dozen calls now and then, are not worth a word)
+    if (verbose > 0 && isWasmBackend(backend) && backend.contention.stretches > 0) {
       console.log(
         `note: the workers did not pay for themselves (other programs kept the cores busy), ` +
           `so ${backend.contention.soloCalls} kernel calls ran on the main thread alone`,

@@ -16,8 +16,8 @@
  *
  * - In parallel, it watches the share of each window of {@linkcode WINDOW_CALLS} calls that the
  *   main thread spends outside its own chunks (waiting for the workers' last chunks, waking
- *   them): 2% by median (at most 8% after the first window) on the idle 2 vCPUs, 10-18% with
- *   one taken. Above {@linkcode TRIGGER_SHARE}, if the workers' estimated gain is also below
+ *   them): 2% by median (at most 8% after the first window) on the idle 2 vCPUs, 10-18% (14%
+ *   on average) with one taken, in windows of 64 calls. Above {@linkcode TRIGGER_SHARE}, if the workers' estimated gain is also below
  *   {@linkcode PROBE_BELOW_GAIN}, it probes: {@linkcode PROBE_CALLS} calls on the main thread
  *   alone (after {@linkcode WARMUP_CALLS} that let the workers go to sleep), timed against the
  *   same signatures' recent parallel times.
@@ -33,9 +33,9 @@
  */
 
 /** Parallel calls per look at the main thread's time outside its own chunks. */
-export const WINDOW_CALLS = 64;
+export const WINDOW_CALLS = 128;
 /** The share of a window's time outside the main thread's own chunks that starts a probe. */
-export const TRIGGER_SHARE = 0.12;
+export const TRIGGER_SHARE = 0.1;
 /**
  * A solo probe also needs the window's estimated gain from the workers below this: the main
  * thread's time for whole calls at the pace of its own chunks, over the calls' times. The
@@ -118,6 +118,9 @@ export function taskSignature(task: Int32Array): number {
 
 /** Decides whether each parallel call runs in parallel or on the main thread alone. */
 export class ContentionGuard {
+  /** @param enabled false: never probes (calls stay parallel unless forced, see forceSolo). */
+  constructor(readonly enabled = true) {}
+
   private mode: Mode = "parallel";
   /** Calls left in the current probe or solo stretch. */
   private left = 0;
@@ -217,7 +220,9 @@ export class ContentionGuard {
         0;
     // The first window holds the workers' start and the kernels' first (unoptimised) runs.
     if (this.skipWindows > 0) this.skipWindows--;
-    else if (outside > TRIGGER_SHARE && gain < PROBE_BELOW_GAIN && this.holdOff === 0) {
+    else if (
+      this.enabled && outside > TRIGGER_SHARE && gain < PROBE_BELOW_GAIN && this.holdOff === 0
+    ) {
       this.startProbe("probeSolo");
     }
   }

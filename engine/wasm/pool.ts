@@ -120,6 +120,8 @@ export interface PoolOptions {
    * share, before the call fails and the worker is replaced.
    */
   readonly timeoutMs: number;
+  /** Run the parallel calls on the main thread alone when the workers do not pay (default true). */
+  readonly contentionGuard?: boolean;
 }
 
 /** A worker slot: the worker, and whether it takes part in calls. */
@@ -203,7 +205,7 @@ export class WorkerPool {
   /** Per slot: when the worker was first seen lagging behind the generations, or -1. */
   private readonly lagSince: number[] = [];
   /** Whether parallel calls run in parallel or, on a machine busy with other work, solo. */
-  readonly guard = new ContentionGuard();
+  readonly guard: ContentionGuard;
   /** When the last parallel call ended (`performance.now()`). */
   private lastCallEnd = 0;
 
@@ -215,7 +217,9 @@ export class WorkerPool {
     private readonly errText: SharedArrayBuffer,
     private readonly participants: number,
     private readonly timeoutMs: number,
+    contentionGuard: boolean,
   ) {
+    this.guard = new ContentionGuard(contentionGuard);
     this.ctl = new Int32Array(control);
     this.errBytes = new Uint8Array(errText);
     this.args = this.ctl.subarray(CTL_ARGS, CTL_ARGS + ARG_SLOTS);
@@ -261,6 +265,7 @@ export class WorkerPool {
       errText,
       count,
       options.timeoutMs,
+      options.contentionGuard ?? true,
     );
     const started: Promise<void>[] = [];
     for (let i = 1; i < count; i++) started.push(pool.spawn(i));

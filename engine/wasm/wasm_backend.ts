@@ -112,6 +112,12 @@ export interface WasmBackendOptions {
   workers?: number;
   /** Maximum size of the shared memory in MiB (default 1024, at most 2047). */
   memoryMiB?: number;
+  /**
+   * When other programs keep the cores busy and the workers stop paying for themselves, run the
+   * parallel calls on the main thread alone (the same chunks in order: bitwise the same results),
+   * probing now and then whether parallel pays again (default true; see `contention.ts`).
+   */
+  contentionGuard?: boolean;
   /** Use relaxed SIMD FMA when available (default true); false forces separate mul + add. */
   relaxed?: boolean;
   /** Register tile of the forward / input-gradient kernel (default depends on `relaxed`). */
@@ -449,6 +455,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   const pool = await WorkerPool.create({ kernels, memory }, memory, moduleBytes, {
     count,
     timeoutMs: options.timeoutMs ?? 500,
+    contentionGuard: options.contentionGuard ?? true,
   });
   return new WasmBackendImpl(
     new SharedHeap(memory, maximumPages * PAGE),
