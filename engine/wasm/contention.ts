@@ -17,11 +17,11 @@
  * - In parallel, it watches the share of each window of {@linkcode WINDOW_CALLS} calls that the
  *   main thread spends outside its own chunks (waiting for the workers' last chunks, waking
  *   them): 2% by median (at most 8% after the first window) on the idle 2 vCPUs, 10-18% (14%
- *   on average) with one taken, in windows of 64 calls. Above {@linkcode TRIGGER_SHARE}, if the workers' estimated gain is also below
- *   {@linkcode PROBE_BELOW_GAIN}, it probes: {@linkcode PROBE_CALLS} calls on the main thread
- *   alone (after {@linkcode WARMUP_CALLS} that let the workers go to sleep), timed against the
- *   same signatures' recent parallel times.
- * - Solo when the probe was at least {@linkcode GAIN} faster: {@linkcode SOLO_MIN_CALLS} calls
+ *   on average) with one taken, in windows of 64 calls. Above {@linkcode TRIGGER_SHARE}, if the
+ *   workers' estimated gain is also below {@linkcode PROBE_BELOW_GAIN}, it probes:
+ *   {@linkcode PROBE_CALLS} calls on the main thread alone (after {@linkcode WARMUP_CALLS} that
+ *   let the workers go to sleep), timed against the same signatures' recent parallel times.
+ * - Solo when the probe was as fast ({@linkcode SOLO_GAIN}): {@linkcode SOLO_MIN_CALLS} calls
  *   (~20 training steps), then a parallel probe against the recent solo times; each probe that
  *   parallel loses doubles the solo stretch (up to {@linkcode SOLO_MAX_CALLS}), one it wins
  *   returns to parallel.
@@ -59,10 +59,16 @@ export const PARALLEL_WARMUP_CALLS = 64;
 /** Calls compared in a parallel probe. */
 export const PARALLEL_PROBE_CALLS = 128;
 /**
- * A probe's mode wins when the weighted median of its calls' times over their signatures'
- * averages in the other mode is at most this (and at least half of its calls had one).
+ * A parallel probe wins when the weighted median of its calls' times over their signatures'
+ * averages solo is at most this (and at least half of its calls had one): parallel has to pay
+ * clearly to come back.
  */
 export const GAIN = 0.95;
+/**
+ * A solo probe wins at this: when the main thread alone is as fast, the other programs may as
+ * well have the cores (under a busy program solo ran 5-14% faster, at the edge of `GAIN`).
+ */
+export const SOLO_GAIN = 1;
 /** The first solo stretch, in calls. */
 export const SOLO_MIN_CALLS = 512;
 /** The longest solo stretch, in calls. */
@@ -238,7 +244,7 @@ export class ContentionGuard {
 
   private judge(): void {
     const won = this.compared.length >= this.probeCalls / 2 &&
-      weightedMedian(this.compared) <= GAIN;
+      weightedMedian(this.compared) <= (this.mode === "probeSolo" ? SOLO_GAIN : GAIN);
     if (this.mode === "probeSolo") {
       if (won) this.enterSolo();
       else {
