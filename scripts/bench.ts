@@ -127,8 +127,8 @@ interface BlockTimes {
  * Before the seventh pass each step was timed alone after a 3 ms pause, so every 2-worker step
  * started by waking a sleeping worker, which the steps of `fit` do not: in `deno task train`
  * fewer than one call in 100 finds the worker asleep. In one process, alternating the two ways
- * (`.ab/blocks.ts`, 40 rounds of 5 steps each), the 2-worker step's median was 0.3-2.3 ms
- * shorter back to back.
+ * (`.ab/blocks.ts`, 20-40 rounds of 5 steps each), the 2-worker step's medians differed by -2.3
+ * to +5.3 ms back to back against paused: the noise. The blocks are for faithfulness to `fit`.
  */
 function timeBlocks(fns: (() => void)[], reps: number, block: number, warmup = 2): BlockTimes {
   for (const fn of fns) for (let i = 0; i < warmup; i++) fn();
@@ -620,9 +620,9 @@ async function main(): Promise<void> {
   const infer = new Map<number, Stats>();
   // Each configuration's median per round (block), for the paired speed-ups.
   const stepRounds = new Map<number, number[]>();
+  const inferRounds = new Map<number, number[]>();
   // Runs in which the workers did not pay for themselves (engine/wasm/contention.ts).
   const guardNotes: string[] = [];
-  const inferRounds = new Map<number, number[]>();
   let kernels: KernelRow[] = [];
   let backendName = "";
   try {

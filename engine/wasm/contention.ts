@@ -5,7 +5,7 @@
  * A parallel call ends when its last chunk does, so a worker that the OS deschedules while it
  * holds a chunk keeps the main thread waiting for a time slice, and a worker polling for its
  * next task takes CPU from the threads that have work. Measured on the 2-vCPU machine with one
- * vCPU kept busy by a shell loop (`.ab/par.ts`): the 2-worker training step took 70-77 ms, the
+ * vCPU kept busy by a shell loop (`.ab/par.ts`): the 2-worker training step took 69-77 ms, the
  * main thread alone 53-60 ms; `--workers 3` or 4 on the 2 vCPUs (as a CPU quota below
  * `navigator.hardwareConcurrency` would give) took 53-62 ms against ~30-40 for 2.
  *
@@ -66,7 +66,8 @@ export const PARALLEL_PROBE_CALLS = 128;
 export const GAIN = 0.95;
 /**
  * A solo probe wins at this: when the main thread alone is as fast, the other programs may as
- * well have the cores (under a busy program solo ran 5-14% faster, at the edge of `GAIN`).
+ * well have the cores (with one vCPU busy, always-solo steps were 6-22% faster than parallel ones
+ * in one process, but the probes' medians came out at 0.92-1.0, at the edge of `GAIN`).
  */
 export const SOLO_GAIN = 1;
 /** The first solo stretch, in calls. */
@@ -88,7 +89,7 @@ export const HOLD_OFF_MAX_CALLS = 16384;
 export const GAP_CAP_MS = 5;
 /** Signatures timed at most (the map is cleared beyond). */
 const MAX_SIGNATURES = 4096;
-/** Weight of a call's time in its signature's running average (NaN until timed). */
+/** Weight of a call's time in its signature's running average. */
 const ALPHA = 0.3;
 
 type Mode = "parallel" | "probeSolo" | "solo" | "probeParallel";
@@ -181,7 +182,9 @@ export class ContentionGuard {
         this.watch(ms, ownMs, ownShare);
         return;
       case "solo":
-        if (--this.left === 0) this.startProbe("probeParallel");
+        if (--this.left > 0) return;
+        if (this.enabled) this.startProbe("probeParallel");
+        else this.mode = "parallel";
         return;
       case "probeSolo":
       case "probeParallel":
@@ -202,7 +205,7 @@ export class ContentionGuard {
     this.holdOff = 0;
   }
 
-  /** Runs the next `calls` parallel calls solo, then probes parallel (tests). */
+  /** Runs the next `calls` parallel calls solo, then probes parallel if enabled (tests). */
   forceSolo(calls: number): void {
     this.mode = "solo";
     this.left = Math.max(1, Math.floor(calls));

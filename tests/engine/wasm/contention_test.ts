@@ -122,6 +122,15 @@ Deno.test("forceSolo runs solo, then probes parallel; reset returns to parallel 
   assert.equal(feed(g, 10 * WINDOW_CALLS, 10, 9.5, 20), 0);
 });
 
+Deno.test("a disabled guard never probes, and returns to parallel after a forced stretch", () => {
+  const g = new ContentionGuard(false);
+  assert.equal(feed(g, 20 * WINDOW_CALLS, 14, 1, 12), 0);
+  assert.equal(g.probes, 0);
+  g.forceSolo(5);
+  assert.equal(feed(g, 20 * WINDOW_CALLS, 14, 1, 12), 5);
+  assert.equal(g.probes, 0);
+});
+
 Deno.test("the first window is not judged", () => {
   const g = new ContentionGuard();
   assert.equal(feed(g, WINDOW_CALLS, 14, 1, 12), 0);
