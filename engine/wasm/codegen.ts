@@ -889,9 +889,9 @@ function c1Group(relaxed: boolean): number {
 /**
  * conv_c1(y, x, wp, bp, r0, r1, outH, outW, inH, inW, N, relu): the forward of a valid 3x3 stride-1
  * convolution of a one-channel input (the first layer) over output rows [r0, r1) (flat over
- * image and row), N a multiple of 4. Each row is cut in groups of P pixels (the last outW mod P
- * form one smaller group), and each group runs every vector of 4 output channels in turn, its P
- * outputs in P registers: per kernel row, the 3 tap weight vectors are loaded and each of the
+ * image and row), N a multiple of 4. Each row is cut in ceil(outW / P) groups of even sizes (at
+ * most P pixels), and each group runs every vector of 4 output channels in turn, its p
+ * outputs in p registers: per kernel row, the 3 tap weight vectors are loaded and each of the
  * P + 2 inputs under the group is broadcast once and multiplied into the (up to) 3 pixels whose
  * windows hold it; the inputs come 4 at a time in one load, broadcast lane by lane.
  *
@@ -903,8 +903,10 @@ function c1Group(relaxed: boolean): number {
  * One load and 4 lane broadcasts per 4 inputs, each used 3 times, took it to 0.84 ms; running a
  * group's channel vectors back to back (so each pixel's outputs are written together, not in N/4
  * passes over the row) to 0.74 ms (34 GFLOP/s), at batch 1 as at 64 and 256, so not the memory;
- * the relu as one `pmax` (`reluIf`) to 0.69 ms. Broadcasting the inputs from memory instead of
- * lanes, for some or all of the quads, is as fast.
+ * the relu as one `pmax` (`reluIf`) to 0.69 ms; groups of 9, 9 and 8 pixels per 26-pixel row
+ * instead of 10, 10 and 6 (whose 6 chains of multiply-adds leave the FMA units waiting on their
+ * latency) 1-2% more (bests 0.672-0.677 -> 0.664-0.668 ms, bitwise the same). Broadcasting the
+ * inputs from memory instead of lanes, for some or all of the quads, is as fast.
  *
  * wp: [N/4][9][4] floats; bp: N floats.
  */
@@ -920,8 +922,13 @@ function convC1(relaxed: boolean): FuncBuilder {
   const v = f.local(I32), nVec = f.local(I32), xp = f.local(I32), yp = f.local(I32);
   const rp = f.local(I32), ow = f.local(I32), rowX = f.local(I32), rest = f.local(I32);
   const N4 = f.local(I32), ys = f.local(I32), wv = f.local(I32), bv = f.local(I32);
-  const yv = f.local(I32);
+  const yv = f.local(I32), g = f.local(I32), gBase = f.local(I32), gExtra = f.local(I32);
   f.get(N).i32(2).shrU().set(nVec);
+  // groups = ceil(outW / P); gBase = floor(outW / groups); gExtra = outW - gBase * groups
+  f.get(outW).i32(P - 1).add().i32(P).divU().tee(gExtra);
+  f.i32(1).get(gExtra).select().set(gExtra); // (at least 1: no division by zero)
+  f.get(outW).get(gExtra).divU().set(gBase);
+  f.get(outW).get(gBase).get(gExtra).mul().sub().set(gExtra);
   f.get(N).i32(2).shl().set(N4);
   f.get(inW).i32(2).shl().set(rowX);
   f.get(r0).set(row);
@@ -935,6 +942,7 @@ function convC1(relaxed: boolean): FuncBuilder {
   f.get(xr).set(xp);
   f.get(yr).set(yp);
   f.i32(0).set(ow);
+  f.i32(0).set(g);
   // A group of p pixels: input column j (of p + 2) feeds pixels j - kw for kw = 0..2. Whole
   // quads of columns are loaded as one vector and broadcast lane by lane (one bounds-checked
   // load instead of four); the last columns, if any, are broadcast from memory.
@@ -978,18 +986,22 @@ function convC1(relaxed: boolean): FuncBuilder {
     f.get(yp).get(N4).i32(p).mul().add().set(yp);
     f.get(ow).i32(p).add().set(ow);
   };
+  // The row in ceil(outW / P) groups of even sizes (26 = 9 + 9 + 8, not 10 + 10 + 6): a group
+  // of p pixels is p independent chains of 9 dependent multiply-adds, and fewer than 8 chains
+  // leave the FMA units waiting on their latency.
   f.block().loop();
-  f.get(ow).i32(P).add().get(outW).gtS().brIf(1);
-  group(P);
-  f.br(0).end().end();
-  f.get(outW).get(ow).sub().set(rest);
+  f.get(ow).get(outW).geS().brIf(1);
+  // p = base + (g < extra), g = the group's index in the row
+  f.get(gBase).get(g).get(gExtra).ltS().add().set(rest);
   firstOf(
     f,
-    Array.from({ length: P - 1 }, (_, i) => P - 1 - i).map((p) => ({
+    Array.from({ length: P }, (_, i) => P - i).map((p) => ({
       cond: () => f.get(rest).i32(p).eq(),
       body: () => group(p),
     })),
   );
+  f.get(g).i32(1).add().set(g);
+  f.br(0).end().end();
   f.get(row).i32(1).add().set(row);
   f.br(0).end().end();
   return f;

@@ -140,10 +140,11 @@ const CONV_CASES: ConvCase[] = [
   { n: 2, h: 9, w: 8, inC: 1, outC: 17, k: [2, 3], s: [1, 1], pad: "valid" },
   { n: 3, h: 11, w: 10, inC: 1, outC: 33, k: [5, 5], s: [1, 1], pad: "same" },
   { n: 2, h: 11, w: 10, inC: 1, outC: 13, k: [3, 2], s: [2, 1], pad: "same" },
-  // conv_c1's groups of 10 pixels (9 without FMA) and every smaller last group: rows of 1-9,
-  // 10, 11, 19-21 and 30 pixels; with more than 9 output channels conv_dw_direct's 256-pixel
-  // chunks end mid-row.
-  ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 19, 20, 21, 30].map((outW): ConvCase => ({
+  // conv_c1's rows in groups of at most 10 pixels (9 without FMA), of even sizes: every size
+  // alone (rows of 1-10 pixels), and rows of 11 (6 + 5), 19-21, 26 (9 + 9 + 8, the seed CNN's)
+  // and 30 pixels; with more than 9 output channels conv_dw_direct's 256-pixel chunks end
+  // mid-row.
+  ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 19, 20, 21, 26, 30].map((outW): ConvCase => ({
     n: 2,
     h: 4,
     w: outW + 2,
