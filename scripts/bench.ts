@@ -678,7 +678,8 @@ async function main(): Promise<void> {
         const { soloCalls, probes, stretches } = be.contention;
         guardNotes.push(
           `${be.name}: the contention guard ran ${soloCalls} parallel calls on the main thread ` +
-            `alone (${probes} probes, ${stretches} solo stretches: other programs kept a core busy)`,
+            `alone (${probes} probes, ${stretches} solo stretches): the workers waited as if ` +
+            `other programs had the cores, and these calls' times are the main thread's alone`,
         );
       }
       be.dispose();
