@@ -196,8 +196,9 @@ async function main(args: string[]): Promise<number> {
     // few dozen calls now and then, are not worth a word)
     if (verbose > 0 && isWasmBackend(backend) && backend.contention.stretches > 0) {
       console.log(
-        `note: the workers did not pay for themselves (other programs kept the cores busy), ` +
-          `so ${backend.contention.soloCalls} kernel calls ran on the main thread alone`,
+        `note: the workers did not pay for themselves for a while (other programs busy on the ` +
+          `cores?), so ${backend.contention.soloCalls} kernel calls ran on the main thread alone ` +
+          `(the same results)`,
       );
     }
     const plot = values["no-plot"] ? undefined : values.plot ??
