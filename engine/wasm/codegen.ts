@@ -2135,12 +2135,12 @@ export function generateKernelModule(options: KernelModuleOptions): Uint8Array<A
   const gemm = funcs.length;
   funcs.push({ body: winoGemm(ft, firstGemm), exportName: "wino_gemm" });
   const in4 = funcs.length;
-  funcs.push({ body: wino4In(), exportName: "wino4_in" });
+  funcs.push({ body: wino4In(relaxed), exportName: "wino4_in" });
   const out4 = funcs.length;
-  funcs.push({ body: wino4Out(), exportName: "wino4_out" });
+  funcs.push({ body: wino4Out(relaxed), exportName: "wino4_out" });
   funcs.push({ body: winoBlocks({ in2, in4, gemm, out2, out4 }), exportName: "wino_blocks" });
   funcs.push({ body: wino4Filter(), exportName: "wino4_filter" });
-  funcs.push({ body: wino4Dy(), exportName: "wino4_dy" });
+  funcs.push({ body: wino4Dy(relaxed), exportName: "wino4_dy" });
   funcs.push({ body: wino4FilterGrad(), exportName: "wino4_filter_grad" });
   funcs.push({ body: relu(false), exportName: "relu_fwd" });
   funcs.push({ body: relu(true), exportName: "relu_bwd" });
