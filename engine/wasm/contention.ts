@@ -116,6 +116,21 @@ export function weightedMedian(pairs: [number, number][]): number {
   return NaN;
 }
 
+/**
+ * A window's sums over its parallel calls: their number, their times, the main thread's time in
+ * its own chunks, and the main thread's estimated time for the whole calls alone.
+ */
+interface Window {
+  calls: number;
+  ms: number;
+  ownMs: number;
+  soloMs: number;
+}
+
+function emptyWindow(): Window {
+  return { calls: 0, ms: 0, ownMs: 0, soloMs: 0 };
+}
+
 /** FNV-1a hash of a task's integer arguments: the call's signature. */
 export function taskSignature(task: Int32Array): number {
   let h = 0x811c9dc5;
@@ -132,10 +147,7 @@ export class ContentionGuard {
   /** Calls left in the current probe or solo stretch. */
   private left = 0;
   private readonly times = new Map<number, Times>();
-  private windowCalls = 0;
-  private windowMs = 0;
-  private windowOwnMs = 0;
-  private windowSoloMs = 0;
+  private window = emptyWindow();
   private holdOff = 0;
   private skipWindows = 1;
   private nextHoldOff = HOLD_OFF_MIN_CALLS;
@@ -197,11 +209,7 @@ export class ContentionGuard {
   reset(): void {
     this.mode = "parallel";
     this.left = 0;
-    this.windowCalls =
-      this.windowMs =
-      this.windowOwnMs =
-      this.windowSoloMs =
-        0;
+    this.window = emptyWindow();
     this.holdOff = 0;
   }
 
@@ -213,20 +221,17 @@ export class ContentionGuard {
 
   private watch(ms: number, ownMs: number, ownShare: number): void {
     if (this.holdOff > 0) this.holdOff--;
-    this.windowCalls++;
-    this.windowMs += ms;
-    this.windowOwnMs += ownMs;
+    const w = this.window;
+    w.calls++;
+    w.ms += ms;
+    w.ownMs += ownMs;
     // The main thread's time for all of a call at the pace of its own chunks (a call in which
     // it ran none counts as what it took).
-    this.windowSoloMs += ownShare > 0 ? ownMs / Math.min(1, ownShare) : ms;
-    if (this.windowCalls < WINDOW_CALLS) return;
-    const outside = this.windowMs > 0 ? 1 - this.windowOwnMs / this.windowMs : 0;
-    const gain = this.windowMs > 0 ? this.windowSoloMs / this.windowMs : 1;
-    this.windowCalls =
-      this.windowMs =
-      this.windowOwnMs =
-      this.windowSoloMs =
-        0;
+    w.soloMs += ownShare > 0 ? ownMs / Math.min(1, ownShare) : ms;
+    if (w.calls < WINDOW_CALLS) return;
+    const outside = w.ms > 0 ? 1 - w.ownMs / w.ms : 0;
+    const gain = w.ms > 0 ? w.soloMs / w.ms : 1;
+    this.window = emptyWindow();
     // The first window holds the workers' start and the kernels' first (unoptimised) runs.
     if (this.skipWindows > 0) this.skipWindows--;
     else if (

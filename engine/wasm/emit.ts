@@ -1,6 +1,6 @@
 /**
  * Small emitters the kernel generators share (`codegen.ts`, `winograd4_codegen.ts`): parameter
- * names, the multiply-add, the fused relu, tile coordinates, tail stores, an if / else-if chain,
+ * names, the multiply-adds, the fused relu, tile coordinates, tail stores, an if / else-if chain,
  * and the parts the F(2x2, 3x3) and F(4x4, 3x3) Winograd kernels have in common (an input
  * transform's per-tile tap addresses and channel step; the filter transforms' loops over channel
  * pairs with their float64 gathers).
@@ -47,10 +47,33 @@ export type Indices = readonly [
   number,
 ];
 
+/**
+ * Emits `x * k + y` for the operands pushed by `x`, the local `k` and `y`: one relaxed madd when
+ * `relaxed`, else a multiply and an add.
+ */
+export function mulAdd(
+  f: FuncBuilder,
+  relaxed: boolean,
+  x: () => void,
+  k: number,
+  y: () => void,
+): void {
+  x();
+  f.get(k);
+  if (relaxed) {
+    y();
+    f.f32x4RelaxedMadd();
+  } else {
+    f.f32x4Mul();
+    y();
+    f.f32x4Add();
+  }
+}
+
 /** Emits acc = x * w + acc with the chosen multiply-add. */
 export function madd(f: FuncBuilder, relaxed: boolean, acc: number, x: number, w: number): void {
-  if (relaxed) f.get(x).get(w).get(acc).f32x4RelaxedMadd().set(acc);
-  else f.get(acc).get(x).get(w).f32x4Mul().f32x4Add().set(acc);
+  mulAdd(f, relaxed, () => f.get(x), w, () => f.get(acc));
+  f.set(acc);
 }
 
 /**

@@ -37,7 +37,7 @@
 
 import { KernelFaultError } from "../backend.ts";
 import { ContentionGuard, GAP_CAP_MS, taskSignature } from "./contention.ts";
-import { A_CHUNKS, A_STATIC, ARG_SLOTS, runTask, type TaskContext } from "./tasks.ts";
+import { A_CHUNKS, A_STATIC, ARG_SLOTS, claimWeight, runTask, type TaskContext } from "./tasks.ts";
 
 /** How long the main thread spins on the chunk counter before it sleeps between checks. */
 const MAIN_SPIN_MS = 0.5;
@@ -164,7 +164,8 @@ export function claimChunks(
     const v = Atomics.load(ctl, CTL_NEXT);
     if ((v & ~CHUNK_MASK) !== tag || (v & CHUNK_MASK) >= chunks) break;
     if (Atomics.compareExchange(ctl, CTL_NEXT, v, v + 1) !== v) continue;
-    share += chunkWeight(v & CHUNK_MASK, chunks);
+    // (a few tasks split evenly, by `share`: the contention guard's estimate tolerates that)
+    share += claimWeight(v & CHUNK_MASK, chunks);
     hooks.beforeChunk?.();
     try {
       runTask(task, v & CHUNK_MASK, chunks, slot, ctx);
@@ -181,14 +182,6 @@ export function claimChunks(
   }
   if (busy >= 0) Atomics.store(ctl, busy, 0);
   return share;
-}
-
-/**
- * Chunk `index`'s share of a claimed task's work: `claimShare`'s 2(count - index) - 1 parts of
- * count² (a few tasks split evenly, by `share`: the contention guard's estimate tolerates that).
- */
-function chunkWeight(index: number, count: number): number {
-  return (2 * (count - index) - 1) / (count * count);
 }
 
 /** Runs tasks on the main thread plus `count - 1` workers over one shared memory. */

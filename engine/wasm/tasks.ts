@@ -13,6 +13,89 @@
  * @module
  */
 
+/** A kernel-gradient driver (`conv_dw`, `conv_dw_taps`, `conv_dw_direct`: one signature). */
+export type DwDriver = (
+  acc: number,
+  x: number,
+  dy: number,
+  lp: number,
+  npix: number,
+  outC: number,
+  inC: number,
+  kH: number,
+  kW: number,
+  rowBytes: number,
+  work: number,
+) => void;
+
+/** A Winograd input transform, F(2x2, 3x3) or F(4x4, 3x3) (`wino_in`, `wino4_in`). */
+export type WinoInputTransform = (
+  V: number,
+  x: number,
+  t0: number,
+  nT: number,
+  posBytes: number,
+  inH: number,
+  inW: number,
+  C: number,
+  tH: number,
+  tW: number,
+  padT: number,
+  padL: number,
+  zp: number,
+  tileBytes: number,
+  blk: number,
+  blkExtra: number,
+) => void;
+
+/** A Winograd output transform, F(2x2, 3x3) or F(4x4, 3x3) (`wino_out`, `wino4_out`). */
+export type WinoOutputTransform = (
+  y: number,
+  M: number,
+  bias: number,
+  t0: number,
+  nT: number,
+  T: number,
+  outH: number,
+  outW: number,
+  N: number,
+  Np: number,
+  tH: number,
+  tW: number,
+  relu: number,
+  pool: number,
+  arg: number,
+  mask: number,
+) => void;
+
+/** A Winograd filter transform in float64 lanes (`wino_filter`, `wino4_filter`). */
+export type WinoFilterTransform = (
+  dst: number,
+  w: number,
+  C: number,
+  N: number,
+  cStride: number,
+  nStride: number,
+  flip: number,
+  vecs: number,
+  c0: number,
+  c1: number,
+  nEven: number,
+) => void;
+
+/** The Winograd kernel gradient's filter transform (`wino_filter_grad`, `wino4_filter_grad`). */
+export type WinoFilterGradient = (
+  dw: number,
+  acc: number,
+  C: number,
+  N: number,
+  Np: number,
+  B: number,
+  c0: number,
+  c1: number,
+  nEven: number,
+) => void;
+
 /** The exports of the generated kernel module (see `codegen.ts`). */
 export interface KernelExports {
   conv_plan(
@@ -28,45 +111,9 @@ export interface KernelExports {
     parts: number,
     relu: number,
   ): void;
-  conv_dw(
-    acc: number,
-    x: number,
-    dy: number,
-    lp: number,
-    npix: number,
-    outC: number,
-    inC: number,
-    kH: number,
-    kW: number,
-    rowBytes: number,
-    work: number,
-  ): void;
-  conv_dw_taps(
-    acc: number,
-    x: number,
-    dy: number,
-    lp: number,
-    npix: number,
-    outC: number,
-    inC: number,
-    kH: number,
-    kW: number,
-    rowBytes: number,
-    work: number,
-  ): void;
-  conv_dw_direct(
-    acc: number,
-    x: number,
-    dy: number,
-    lp: number,
-    npix: number,
-    outC: number,
-    inC: number,
-    kH: number,
-    kW: number,
-    rowBytes: number,
-    work: number,
-  ): void;
+  conv_dw: DwDriver;
+  conv_dw_taps: DwDriver;
+  conv_dw_direct: DwDriver;
   conv_c1(
     y: number,
     x: number,
@@ -83,24 +130,7 @@ export interface KernelExports {
   ): void;
   colsum(acc: number, dy: number, npix: number, outC: number): void;
   vsum(dst: number, src: number, nvec: number): void;
-  wino_in(
-    V: number,
-    x: number,
-    t0: number,
-    nT: number,
-    posBytes: number,
-    inH: number,
-    inW: number,
-    C: number,
-    tH: number,
-    tW: number,
-    padT: number,
-    padL: number,
-    zp: number,
-    tileBytes: number,
-    blk: number,
-    blkExtra: number,
-  ): void;
+  wino_in: WinoInputTransform;
   wino_dy(
     dMT: number,
     dy: number,
@@ -140,17 +170,7 @@ export interface KernelExports {
     tW: number,
     tmp: number,
   ): void;
-  wino4_filter_grad(
-    dw: number,
-    acc: number,
-    C: number,
-    N: number,
-    Np: number,
-    B: number,
-    c0: number,
-    c1: number,
-    nEven: number,
-  ): void;
+  wino4_filter_grad: WinoFilterGradient;
   wino_gemm(
     M: number,
     V: number,
@@ -163,60 +183,9 @@ export interface KernelExports {
     Np: number,
     P: number,
   ): void;
-  wino4_in(
-    V: number,
-    x: number,
-    t0: number,
-    nT: number,
-    posBytes: number,
-    inH: number,
-    inW: number,
-    C: number,
-    tH: number,
-    tW: number,
-    padT: number,
-    padL: number,
-    zp: number,
-    tileBytes: number,
-    blk: number,
-    blkExtra: number,
-  ): void;
-  wino4_out(
-    y: number,
-    M: number,
-    bias: number,
-    t0: number,
-    nT: number,
-    T: number,
-    outH: number,
-    outW: number,
-    N: number,
-    Np: number,
-    tH: number,
-    tW: number,
-    relu: number,
-    pool: number,
-    arg: number,
-    mask: number,
-  ): void;
-  wino_out(
-    y: number,
-    M: number,
-    bias: number,
-    t0: number,
-    nT: number,
-    T: number,
-    outH: number,
-    outW: number,
-    N: number,
-    Np: number,
-    tH: number,
-    tW: number,
-    relu: number,
-    pool: number,
-    arg: number,
-    mask: number,
-  ): void;
+  wino4_in: WinoInputTransform;
+  wino4_out: WinoOutputTransform;
+  wino_out: WinoOutputTransform;
   relu_fwd(y: number, x: number, nvec: number): void;
   relu_bwd(dx: number, dy: number, y: number, nvec: number): void;
   rmsprop(w: number, g: number, v: number, c: number, nvec: number): void;
@@ -265,43 +234,9 @@ export interface KernelExports {
     xT: number,
     batch: number,
   ): void;
-  wino_filter(
-    dst: number,
-    w: number,
-    C: number,
-    N: number,
-    cStride: number,
-    nStride: number,
-    flip: number,
-    vecs: number,
-    c0: number,
-    c1: number,
-    nEven: number,
-  ): void;
-  wino4_filter(
-    dst: number,
-    w: number,
-    C: number,
-    N: number,
-    cStride: number,
-    nStride: number,
-    flip: number,
-    vecs: number,
-    c0: number,
-    c1: number,
-    nEven: number,
-  ): void;
-  wino_filter_grad(
-    dw: number,
-    acc: number,
-    C: number,
-    N: number,
-    Np: number,
-    B: number,
-    c0: number,
-    c1: number,
-    nEven: number,
-  ): void;
+  wino_filter: WinoFilterTransform;
+  wino4_filter: WinoFilterTransform;
+  wino_filter_grad: WinoFilterGradient;
   pack_t(
     dst: number,
     src: number,
@@ -677,6 +612,11 @@ export function claimShare(total: number, index: number, count: number): [number
   return [at(index), at(index + 1)];
 }
 
+/** Chunk `index`'s share (0-1) of the work that {@linkcode claimShare} splits into `count`. */
+export function claimWeight(index: number, count: number): number {
+  return (2 * (count - index) - 1) / (count * count);
+}
+
 /** Float count of one padded private image (plus a vector of slack for over-reads). */
 export function paddedImageFloats(Hp: number, Wp: number, C: number): number {
   return Hp * Wp * C + 16;
@@ -984,51 +924,32 @@ function runWinogradDw(
   const x = g(WD.x), dy = g(WD.dy), inH = g(WD.inH), inW = g(WD.inW), C = g(WD.C);
   const tH = g(WD.tH), tW = g(WD.tW), padT = g(WD.padT), padL = g(WD.padL), bz = g(WD.bz);
   const outH = g(WD.outH), outW = g(WD.outW);
+  // The block's layout for the kernel gradient's GEMM: [P][Cp/B][T][B] (see `wino_in`).
+  const posBytes = nTB * T * B * 4, blkExtra = (T - 1) * B * 4;
+  const transformIn = f4 ? k.wino4_in : k.wino_in;
   const [b0, b1] = claimShare(Math.ceil(tiles / T), index, count);
   for (let b = b0; b < b1; b++) {
-    const t0 = b * T, nT = Math.min(T, tiles - t0), posBytes = nTB * T * B * 4;
-    const blkExtra = (T - 1) * B * 4;
-    if (f4) {
-      k.wino4_in(
-        V,
-        x,
-        t0,
-        nT,
-        posBytes,
-        inH,
-        inW,
-        C,
-        tH,
-        tW,
-        padT,
-        padL,
-        bz,
-        B * 4,
-        B * 4,
-        blkExtra,
-      );
-      k.wino4_dy(dMT, dy, bz, t0, nT, T, outH, outW, N, Np, tH, tW, tmp);
-    } else {
-      k.wino_in(
-        V,
-        x,
-        t0,
-        nT,
-        posBytes,
-        inH,
-        inW,
-        C,
-        tH,
-        tW,
-        padT,
-        padL,
-        bz,
-        B * 4,
-        B * 4,
-        blkExtra,
-      );
-      k.wino_dy(dMT, dy, bz, t0, nT, T, outH, outW, N, Np, tH, tW);
-    }
+    const t0 = b * T, nT = Math.min(T, tiles - t0);
+    transformIn(
+      V,
+      x,
+      t0,
+      nT,
+      posBytes,
+      inH,
+      inW,
+      C,
+      tH,
+      tW,
+      padT,
+      padL,
+      bz,
+      B * 4,
+      B * 4,
+      blkExtra,
+    );
+    if (f4) k.wino4_dy(dMT, dy, bz, t0, nT, T, outH, outW, N, Np, tH, tW, tmp);
+    else k.wino_dy(dMT, dy, bz, t0, nT, T, outH, outW, N, Np, tH, tW);
     k.wino_dw(acc, V, dMT, nT, T, Cp, Np, P);
   }
   if (g(WD.hasDb) === 1) {

@@ -202,8 +202,11 @@ export interface WasmBackend extends Backend {
 
 /** See {@linkcode WasmBackend.contention}. */
 export interface ContentionCounts {
+  /** Parallel calls run on the main thread alone (probes and stretches). */
   readonly soloCalls: number;
+  /** Probes started, solo or parallel. */
   readonly probes: number;
+  /** Solo stretches entered (a solo probe that won, or a parallel one that lost). */
   readonly stretches: number;
 }
 

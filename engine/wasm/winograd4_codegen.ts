@@ -32,6 +32,7 @@ import {
   filterPairLoop,
   gradientPairLocals,
   gradientPairLoop,
+  mulAdd,
   nextChannelVector,
   PARAMS,
   patchTaps,
@@ -40,29 +41,17 @@ import {
   tileCoords,
 } from "./emit.ts";
 
+/*
+ * The transforms' constants are powers of two (±2, ±4, ±8), so a product by one is exact and
+ * `x * k + y` rounds alike fused or not: with relaxed SIMD the transforms use one relaxed madd for
+ * it (`mulAdd`), bitwise the same results in fewer operations (the input transform's 20 per six
+ * vectors become 15; wino4_in on conv2's forward input ran 2-4% faster by best, wino4_out 4-7%,
+ * interleaved with the separate form).
+ */
+
 /** float32 bit patterns, for constant vectors (the builder has `i32x4.const`, not `f32x4`). */
 const F32_2 = 0x40000000, F32_4 = 0x40800000, F32_8 = 0x41000000;
 const F32_NEG_2 = 0xc0000000 | 0, F32_NEG_4 = 0xc0800000 | 0;
-
-/**
- * Emits `x * k + y` for the operands pushed by `x`, `k`, `y`: one relaxed madd when `fma`, else a
- * multiply and an add. The transforms' constants are powers of two (±2, ±4, ±8), so the product is
- * exact and the fused and separate forms round alike: bitwise the same results, fewer operations
- * (the input transform's 20 per six vectors become 15; wino4_in on conv2's forward input ran 3-10%
- * faster by best, interleaved with the separate form).
- */
-function mulAdd(f: FuncBuilder, fma: boolean, x: () => void, k: number, y: () => void): void {
-  x();
-  f.get(k);
-  if (fma) {
-    y();
-    f.f32x4RelaxedMadd();
-  } else {
-    f.f32x4Mul();
-    y();
-    f.f32x4Add();
-  }
-}
 
 /** Emits `dst = [k, k, k, k]` for the float32 bit pattern `bits`. */
 function splatConst(f: FuncBuilder, dst: number, bits: number): void {

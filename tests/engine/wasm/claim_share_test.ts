@@ -4,7 +4,7 @@
  * are short, and `share`'s even split for comparison.
  */
 import assert from "node:assert/strict";
-import { claimShare, share } from "../../../engine/wasm/tasks.ts";
+import { claimShare, claimWeight, share } from "../../../engine/wasm/tasks.ts";
 
 Deno.test("claimShare covers every item once, in order, in shrinking chunks", () => {
   for (const count of [1, 2, 3, 8, 16]) {
@@ -41,4 +41,16 @@ Deno.test("claimShare's chunks are 2(count - i) - 1 parts of count^2", () => {
   assert.equal(claimShare(big, 4094, 4095)[1], big);
   // share stays the even split.
   assert.deepEqual(share(10, 1, 4), [2, 5]);
+});
+
+Deno.test("claimWeight is claimShare's chunk size over the total", () => {
+  for (const count of [1, 2, 8]) {
+    let sum = 0;
+    for (let i = 0; i < count; i++) {
+      const [a, b] = claimShare(64 * count * count, i, count);
+      assert.equal(claimWeight(i, count), (b - a) / (64 * count * count));
+      sum += claimWeight(i, count);
+    }
+    assert.ok(Math.abs(sum - 1) < 1e-12, `count ${count}: weights sum to ${sum}`);
+  }
 });
